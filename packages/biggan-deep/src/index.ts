@@ -1,0 +1,2 @@
+// @ganzoo/biggan-deep
+export {};

@@ -1,0 +1,2 @@
+// @ganzoo/encoders
+export {};

@@ -1,0 +1,2 @@
+// @ganzoo/galip
+export {};

@@ -1,0 +1,2 @@
+// @ganzoo/gigagan
+export {};

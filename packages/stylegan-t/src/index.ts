@@ -1,0 +1,2 @@
+// @ganzoo/stylegan-t
+export {};
