@@ -2,3 +2,5 @@
 // Each module adds one `export *` line here.
 export * from './io/safetensors';
 export * from './testing';
+export * from './layers/attention';
+export * from './layers/norm';
