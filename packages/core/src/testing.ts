@@ -30,7 +30,6 @@ export function parityFixture(name: string): string | null {
   const root = process.env.GANZOO_PARITY_DIR ?? path.resolve(findRepoRoot(), '..', 'shared', 'parity');
   const dir = path.join(root, name);
   if (!fs.existsSync(path.join(dir, 'config.json'))) {
-    // eslint-disable-next-line no-console
     console.warn(`parity fixture '${name}' not found at ${dir}: parity tests for it are skipped`);
     return null;
   }
