@@ -4,3 +4,4 @@ export * from './io/safetensors';
 export * from './testing';
 export * from './layers/attention';
 export * from './layers/norm';
+export * from './trainer';
