@@ -5,3 +5,8 @@ export * from './testing';
 export * from './layers/attention';
 export * from './layers/norm';
 export * from './trainer';
+export * from './layers/spectral-norm';
+export * from './layers/conditional-batchnorm';
+export * from './layers/sagan-attention';
+export * from './losses';
+export * from './ema';

@@ -1,0 +1,55 @@
+/**
+ * SAGAN self-attention (Zhang et al. 2019, "Self-Attention GANs", §3), as BigGAN uses it, NHWC.
+ *
+ *   θ = x W_θ,  φ = maxpool2(x W_φ),  g = maxpool2(x W_g)          (1×1 convs, no bias)
+ *   β = softmax over keys of θ φᵀ  (no 1/√d scaling)               [B, HW, HW/4]
+ *   o = (β g) W_o;  out = x + γ·o
+ * Positions are flattened row-major (h·W + w), as torch's view(-1, C, H·W) does.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { scaledDotProductAttention } from './attention';
+
+export interface SaganAttentionWeights {
+  /** 1×1 kernels as [C, C/8] / [C, C/8] / [C, C/2] / [C/2, C] matrices or [1, 1, in, out] conv kernels (already spectrally normalised). */
+  theta: tf.Tensor;
+  phi: tf.Tensor;
+  g: tf.Tensor;
+  o: tf.Tensor;
+  /** Residual gate γ (scalar or [1]). */
+  gamma: tf.Tensor | number;
+}
+
+function asMatrix(w: tf.Tensor, what: string, cin: number): tf.Tensor2D {
+  const m = w.rank === 4 ? tf.reshape(w, [w.shape[2] as number, w.shape[3] as number]) : w;
+  if (m.rank !== 2 || m.shape[0] !== cin) {
+    if (m !== w) m.dispose();
+    throw new Error(`SAGAN attention: ${what} must be [${cin}, out] or [1, 1, ${cin}, out], found ${JSON.stringify(w.shape)}`);
+  }
+  return m as tf.Tensor2D;
+}
+
+/** out = x + γ · o_conv(softmax(θ φᵀ) g) with 2×2 max-pooled keys/values (SAGAN, eq. 1–3). x: [B, H, W, C]. */
+export function saganAttention(x: tf.Tensor4D, w: SaganAttentionWeights): tf.Tensor4D {
+  const [b, h, wd, c] = x.shape;
+  if (h % 2 !== 0 || wd % 2 !== 0) throw new Error(`SAGAN attention: H and W must be even, found ${h}x${wd}`);
+  return tf.tidy(() => {
+    const flat = tf.reshape(x, [b * h * wd, c]);
+    const proj = (m: tf.Tensor, name: string) => {
+      const mm = asMatrix(m, name, c);
+      return tf.reshape(tf.matMul(flat, mm), [b, h, wd, mm.shape[1]]) as tf.Tensor4D;
+    };
+    const theta = proj(w.theta, 'theta');
+    const phi = tf.maxPool(proj(w.phi, 'phi'), 2, 2, 'valid');
+    const g = tf.maxPool(proj(w.g, 'g'), 2, 2, 'valid');
+    const dk = theta.shape[3];
+    const dv = g.shape[3];
+    const q = tf.reshape(theta, [b, 1, h * wd, dk]) as tf.Tensor4D;
+    const k = tf.reshape(phi, [b, 1, (h * wd) / 4, dk]) as tf.Tensor4D;
+    const v = tf.reshape(g, [b, 1, (h * wd) / 4, dv]) as tf.Tensor4D;
+    const attn = scaledDotProductAttention(q, k, v, { scale: 1 }); // [B, 1, HW, C/2]
+    const om = asMatrix(w.o, 'o', dv);
+    const o = tf.reshape(tf.matMul(tf.reshape(attn, [b * h * wd, dv]), om), [b, h, wd, c]);
+    const gamma = typeof w.gamma === 'number' ? w.gamma : tf.reshape(w.gamma, []);
+    return tf.add(x, tf.mul(gamma, o)) as tf.Tensor4D;
+  });
+}
