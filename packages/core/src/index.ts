@@ -10,3 +10,7 @@ export * from './layers/conditional-batchnorm';
 export * from './layers/sagan-attention';
 export * from './losses';
 export * from './ema';
+export * from './ops/upfirdn2d';
+export * from './ops/bias-act';
+export * from './layers/modulated-conv';
+export * from './diffaugment';
