@@ -20,6 +20,7 @@
  *  - `regularizers()` (optional): lazy regularizers (R1, path length, ...). Each has a phase, an interval k and a
  *    loss; every k-th step the trainer runs it as an extra update whose loss is multiplied by k (StyleGAN2 lazy
  *    regularization, Karras et al. 2020, sec. B).
+ *  - `adjustGradients(phase, grads)` (optional): e.g. add BigGAN's orthogonal-regularisation gradient.
  *  - `emaUpdate(step)`: update the EMA copy of G after each G update (the model decides decay and start step).
  *  - `variables()`: EVERY variable to checkpoint, by stable name: G, D, EMA, SN `u`, BN statistics.
  *  - `sample(seeds, cond)`: images in [-1, 1] NHWC from the EMA generator (or G if it has no EMA), one per seed,
@@ -119,6 +120,12 @@ export interface GanTrainable {
   regularizers?(): Regularizer[];
   /** Optional hook before each update's first micro-batch (e.g. SN power iteration outside the tape). */
   beforeUpdate?(phase: Phase, ctx: StepContext): void;
+  /**
+   * Optional: adjust the (accumulated, averaged) gradients of an update before the optimizer applies them, e.g.
+   * BigGAN's orthogonal regularisation added directly to G's gradients. Return a map with the same keys; the
+   * trainer disposes both maps.
+   */
+  adjustGradients?(phase: Phase, grads: Record<string, tf.Tensor>, ctx: StepContext): Record<string, tf.Tensor>;
   /** Update EMA weights after G update number `step` (0-based). */
   emaUpdate(step: number): void;
   /** Every variable to checkpoint (G, D, EMA, SN u, BN stats), keyed by a stable name. */
