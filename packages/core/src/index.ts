@@ -14,3 +14,4 @@ export * from './ops/upfirdn2d';
 export * from './ops/bias-act';
 export * from './layers/modulated-conv';
 export * from './diffaugment';
+export * from './layers/gigagan-layers';

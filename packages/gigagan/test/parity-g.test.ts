@@ -1,0 +1,50 @@
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { nchwToNhwc, parityFixture, readFixture, readSafetensors, relativeError, rawToTensor } from '@ganzoo/core';
+import { fromLucidrainsKwargs } from '../src/config';
+import { generatorForward, generatorSpec, fTextEncoder } from '../src/generator';
+import { fromLucidrains } from '../src/convert';
+import { getter } from '../src/params';
+
+const dir = parityFixture('gigagan');
+const d = dir ? describe : describe.skip;
+
+d('GigaGAN generator parity (lucidrains fixture)', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  test('G outputs and intermediates within 1e-4', () => {
+    const { io } = readFixture(dir!);
+    const cfg = fromLucidrainsKwargs(require(path.join(dir!, 'model', 'config.json')));
+    const spec = generatorSpec(cfg.G, cfg.clip.dimLatent);
+    const weights = fromLucidrains(spec, readSafetensors(path.join(dir!, 'model', 'model.safetensors')).tensors, 'G');
+    const w = getter(weights as any, 'G');
+    const acts: Record<string, tf.Tensor> = {};
+    const record = (n: string, t: tf.Tensor) => { acts[n] = tf.keep(t.clone()); };
+    const errs: Record<string, number> = {};
+    tf.tidy(() => {
+      const enc = rawToTensor(io['input.text_encodings']) as tf.Tensor3D;
+      const text = fTextEncoder(w, 'text_encoder', cfg.G.textEncoder!, cfg.clip.dimLatent, enc);
+      errs['text.global'] = relativeError(text.global, io['G/act.text_encoder.global_tokens']);
+      errs['text.fine'] = relativeError(text.fine, io['G/act.text_encoder.fine_tokens']);
+      errs['text.mask'] = relativeError(tf.cast(text.mask, 'float32'), io['G/act.text_encoder.mask']);
+      const noise: Record<string, tf.Tensor> = {};
+      for (const k of Object.keys(io)) if (k.startsWith('input.noise.')) noise[k.slice('input.noise.'.length)] = nchwToNhwc(io[k]);
+      const out = generatorForward(w, cfg.G, { z: rawToTensor(io['input.z']) as tf.Tensor2D, text, noise, record });
+      errs['image'] = relativeError(out.image, nchwToNhwc(io['G/output.image']));
+      out.rgbs.forEach((r) => { errs[`rgbs.${r.shape[1]}`] = relativeError(r, nchwToNhwc(io[`G/output.rgbs.${r.shape[1]}`])); });
+      for (const [k, t] of Object.entries(acts)) {
+        const key = `G/act.${k}`;
+        if (io[key]) errs[k] = relativeError(t, nchwToNhwc(io[key]));
+      }
+    });
+    // eslint-disable-next-line no-console
+    console.log(errs);
+    for (const [k, e] of Object.entries(errs)) expect([k, e]).toEqual([k, expect.any(Number)]);
+    for (const [k, e] of Object.entries(errs)) if (!(e <= 1e-4)) throw new Error(`${k}: relative error ${e}`);
+    const missing = Object.keys(io).filter((k) => k.startsWith('G/act.') && !(k.slice(6) in acts) && !k.includes('text_encoder'));
+    expect(missing).toEqual([]);
+    Object.values(acts).forEach((t) => t.dispose());
+    Object.values(weights).forEach((t) => t.dispose());
+  });
+});
