@@ -15,3 +15,5 @@ export * from './ops/bias-act';
 export * from './layers/modulated-conv';
 export * from './diffaugment';
 export * from './layers/gigagan-layers';
+export * from './io/torch';
+export { unpickle, UnpicklingError } from './io/pickle';

@@ -133,6 +133,9 @@ function decode(dtype: SafetensorsDtype, bytes: Uint8Array, count: number): Pick
   }
 }
 
+/** Decode `count` little-endian values of `dtype` from `bytes` (shared with the PyTorch checkpoint reader). */
+export const decodeTensorBytes = decode;
+
 /**
  * Parse a safetensors buffer. Validates the header: its size, JSON, every entry's dtype, shape and
  * offsets (in range, matching dtype x shape, contiguous with no gaps or overlaps, covering the data).
