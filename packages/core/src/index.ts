@@ -17,3 +17,7 @@ export * from './diffaugment';
 export * from './layers/gigagan-layers';
 export * from './io/torch';
 export { unpickle, UnpicklingError } from './io/pickle';
+export * from './checkpoint';
+export * from './data/seed';
+export * from './data/shapes';
+export * from './data/dataset';

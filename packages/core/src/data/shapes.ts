@@ -1,0 +1,252 @@
+/**
+ * A procedural, labelled and captioned image set that every machine can make ("shapes"): circles, squares,
+ * triangles and stars in several colours, with varied size, position and background, drawn as SVG and
+ * rasterised by sharp. Plus `checkShapes`, an analytic checker that reads shape and colour back from pixels,
+ * used to measure the class accuracy of generated images.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import sharp from 'sharp';
+import { writeFileAtomic } from '../io/safetensors';
+import { HashStream } from './seed';
+
+export const SHAPES = ['circle', 'square', 'triangle', 'star'] as const;
+export type ShapeName = (typeof SHAPES)[number];
+
+/** Foreground colours (what a class can be) and their RGB. */
+export const SHAPE_COLOURS = {
+  red: [220, 40, 40],
+  green: [40, 170, 60],
+  blue: [40, 80, 225],
+  yellow: [235, 205, 40],
+} as const;
+export type ColourName = keyof typeof SHAPE_COLOURS;
+export const COLOURS = Object.keys(SHAPE_COLOURS) as ColourName[];
+
+/** Extra background-only colours. */
+export const BACKGROUND_COLOURS: Record<string, readonly [number, number, number]> = {
+  black: [20, 20, 20],
+  white: [240, 240, 240],
+  gray: [128, 128, 128],
+};
+
+export type ShapesClassing = 'shape' | 'colour-shape';
+
+/** Class names in label order: 'circle', ... or 'red-circle', 'green-circle', ... */
+export function shapesClassNames(classing: ShapesClassing = 'colour-shape'): string[] {
+  if (classing === 'shape') return [...SHAPES];
+  const out: string[] = [];
+  for (const s of SHAPES) for (const c of COLOURS) out.push(`${c}-${s}`);
+  return out;
+}
+
+export interface ShapeSpec {
+  shape: ShapeName;
+  colour: ColourName;
+  background: string;
+  /** Bounding-box side in pixels. */
+  size: number;
+  cx: number;
+  cy: number;
+  sizeWord: 'small' | 'medium' | 'large';
+}
+
+function rgb(c: readonly number[]): string {
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+/** Draw one spec as an SVG document of `res` x `res` pixels. */
+export function shapeSvg(spec: ShapeSpec, res: number): string {
+  const fg = rgb(SHAPE_COLOURS[spec.colour]);
+  const bg = rgb(BACKGROUND_COLOURS[spec.background] ?? SHAPE_COLOURS[spec.background as ColourName]);
+  const { cx, cy, size: s } = spec;
+  let body: string;
+  switch (spec.shape) {
+    case 'circle':
+      body = `<circle cx="${cx}" cy="${cy}" r="${s / 2}" fill="${fg}"/>`;
+      break;
+    case 'square':
+      body = `<rect x="${cx - s / 2}" y="${cy - s / 2}" width="${s}" height="${s}" fill="${fg}"/>`;
+      break;
+    case 'triangle':
+      body = `<polygon points="${cx},${cy - s / 2} ${cx + s / 2},${cy + s / 2} ${cx - s / 2},${cy + s / 2}" fill="${fg}"/>`;
+      break;
+    case 'star': {
+      // Regular 5-point star, point up; outer radius so that its bbox width (2R sin 72) equals s.
+      const R = s / (2 * Math.sin((72 * Math.PI) / 180));
+      const r = R * 0.382;
+      // Centre the bbox vertically: height is R (1 + cos 36).
+      const yc = cy - s / 2 + R + (s - R * (1 + Math.cos(Math.PI / 5))) / 2;
+      const pts: string[] = [];
+      for (let k = 0; k < 10; k++) {
+        const a = -Math.PI / 2 + (k * Math.PI) / 5;
+        const rad = k % 2 === 0 ? R : r;
+        pts.push(`${(cx + rad * Math.cos(a)).toFixed(3)},${(yc + rad * Math.sin(a)).toFixed(3)}`);
+      }
+      body = `<polygon points="${pts.join(' ')}" fill="${fg}"/>`;
+      break;
+    }
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${res}" height="${res}" viewBox="0 0 ${res} ${res}">` +
+    `<rect width="${res}" height="${res}" fill="${bg}"/>${body}</svg>`;
+}
+
+/** The i-th random spec of a seeded shapes set. */
+export function shapeSpec(seed: number, i: number, res: number, opts: { shape?: ShapeName; colour?: ColourName } = {}): ShapeSpec {
+  const r = new HashStream(seed, i);
+  const shape = opts.shape ?? r.pick(SHAPES);
+  const colour = opts.colour ?? r.pick(COLOURS);
+  const bgChoices = [...Object.keys(BACKGROUND_COLOURS), ...COLOURS.filter((c) => c !== colour)];
+  const background = r.pick(bgChoices);
+  const frac = r.range(0.4, 0.8);
+  const size = Math.round(frac * res);
+  const margin = Math.max(1, Math.round(res / 32));
+  const half = size / 2;
+  const cx = r.range(half + margin, res - half - margin);
+  const cy = r.range(half + margin, res - half - margin);
+  const sizeWord = frac < 0.53 ? 'small' : frac < 0.67 ? 'medium' : 'large';
+  return { shape, colour, background, size, cx, cy, sizeWord };
+}
+
+export function shapeCaption(spec: ShapeSpec): string {
+  return `a ${spec.sizeWord} ${spec.colour} ${spec.shape} on a ${spec.background} background`;
+}
+
+/** Render a spec to raw RGB (uint8, HWC). */
+export async function renderShape(spec: ShapeSpec, res: number): Promise<Uint8Array> {
+  const { data } = await sharp(Buffer.from(shapeSvg(spec, res))).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+export interface MakeShapesOptions {
+  out: string;
+  n: number;
+  size?: number;
+  seed?: number;
+  classing?: ShapesClassing;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface MakeShapesResult {
+  classes: string[];
+  files: number;
+  out: string;
+}
+
+/**
+ * Write a shapes set: `<out>/<class>/<index>.png`, `labels.csv` (file,label), `captions.jsonl`
+ * ({file, caption, shape, colour, background, size}), and `classes.json` (class names in label order).
+ */
+export async function makeShapes(opts: MakeShapesOptions): Promise<MakeShapesResult> {
+  const res = opts.size ?? 32;
+  const seed = opts.seed ?? 0;
+  const classing = opts.classing ?? 'colour-shape';
+  if (!Number.isInteger(opts.n) || opts.n < 1) throw new Error(`make-shapes: --n must be a positive integer, got ${opts.n}`);
+  if (!Number.isInteger(res) || res < 8 || res > 1024) throw new Error(`make-shapes: --size must be an integer in [8, 1024], got ${res}`);
+  const classes = shapesClassNames(classing);
+  fs.mkdirSync(opts.out, { recursive: true });
+  for (const c of classes) fs.mkdirSync(path.join(opts.out, c), { recursive: true });
+  const width = Math.max(5, String(opts.n - 1).length);
+  const labels: string[] = ['file,label'];
+  const captions: string[] = [];
+  const chunk = 32;
+  for (let start = 0; start < opts.n; start += chunk) {
+    const idx = Array.from({ length: Math.min(chunk, opts.n - start) }, (_, k) => start + k);
+    await Promise.all(idx.map(async (i) => {
+      const spec = shapeSpec(seed, i, res);
+      const cls = classing === 'shape' ? spec.shape : `${spec.colour}-${spec.shape}`;
+      const file = `${cls}/${String(i).padStart(width, '0')}.png`;
+      const png = await sharp(Buffer.from(shapeSvg(spec, res))).removeAlpha().png().toBuffer();
+      fs.writeFileSync(path.join(opts.out, file), png);
+      labels[i + 1] = `${file},${cls}`;
+      captions[i] = JSON.stringify({ file, caption: shapeCaption(spec), shape: spec.shape, colour: spec.colour,
+        background: spec.background, size: spec.sizeWord });
+    }));
+    opts.onProgress?.(Math.min(opts.n, start + chunk), opts.n);
+  }
+  writeFileAtomic(path.join(opts.out, 'labels.csv'), labels.join('\n') + '\n');
+  writeFileAtomic(path.join(opts.out, 'captions.jsonl'), captions.join('\n') + '\n');
+  writeFileAtomic(path.join(opts.out, 'classes.json'), JSON.stringify(classes, null, 1) + '\n');
+  return { classes, files: opts.n, out: opts.out };
+}
+
+export interface ShapeCheck {
+  shape: ShapeName | 'none';
+  colour: ColourName | 'none';
+  /** Foreground pixels / bounding-box area (the main shape feature). */
+  fill: number;
+  /** Foreground pixel count. */
+  area: number;
+}
+
+/**
+ * Read shape and colour from pixels: background = per-channel median of the border; foreground = pixels far
+ * from it; colour = nearest shape colour to the mean of confident foreground pixels; shape from the fill ratio of
+ * the foreground in its bounding box (square 1, circle pi/4, triangle 1/2, star ~0.33).
+ * `rgb`: uint8 HWC (3 channels) of size `h` x `w`.
+ */
+export function checkShapes(rgbData: Uint8Array | Float32Array | number[], h: number, w: number): ShapeCheck {
+  if (rgbData.length !== h * w * 3) throw new Error(`checkShapes: expected ${h}x${w}x3 = ${h * w * 3} values, got ${rgbData.length}`);
+  const px = (y: number, x: number, c: number) => rgbData[(y * w + x) * 3 + c];
+  const border: number[][] = [[], [], []];
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (y === 0 || x === 0 || y === h - 1 || x === w - 1) for (let c = 0; c < 3; c++) border[c].push(px(y, x, c));
+    }
+  }
+  const bg = border.map((v) => {
+    v.sort((a, b) => a - b);
+    return v[v.length >> 1];
+  });
+  const dist = new Float32Array(h * w);
+  let dmax = 0;
+  for (let i = 0; i < h * w; i++) {
+    const d = Math.hypot(rgbData[i * 3] - bg[0], rgbData[i * 3 + 1] - bg[1], rgbData[i * 3 + 2] - bg[2]);
+    dist[i] = d;
+    if (d > dmax) dmax = d;
+  }
+  const none: ShapeCheck = { shape: 'none', colour: 'none', fill: 0, area: 0 };
+  if (dmax < 40) return none;
+  // Foreground colour: mean of pixels at >= 70% of the maximal distance.
+  const mean = [0, 0, 0];
+  let cnt = 0;
+  for (let i = 0; i < h * w; i++) {
+    if (dist[i] >= 0.7 * dmax) {
+      for (let c = 0; c < 3; c++) mean[c] += rgbData[i * 3 + c];
+      cnt++;
+    }
+  }
+  for (let c = 0; c < 3; c++) mean[c] /= cnt;
+  let colour: ColourName = COLOURS[0];
+  let best = Infinity;
+  for (const c of COLOURS) {
+    const ref = SHAPE_COLOURS[c];
+    const d = Math.hypot(mean[0] - ref[0], mean[1] - ref[1], mean[2] - ref[2]);
+    if (d < best) {
+      best = d;
+      colour = c;
+    }
+  }
+  const dfg = Math.hypot(mean[0] - bg[0], mean[1] - bg[1], mean[2] - bg[2]);
+  // Binary mask at half-way between background and foreground.
+  let y0 = h, y1 = -1, x0 = w, x1 = -1, area = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (dist[y * w + x] >= 0.5 * dfg) {
+        area++;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+      }
+    }
+  }
+  if (area < 4) return { ...none, colour, area };
+  const bw = x1 - x0 + 1;
+  const bh = y1 - y0 + 1;
+  const fill = area / (bw * bh);
+  // Thresholds half-way between the rendered ranges at 32 px (star 0.35-0.46, triangle 0.50-0.58,
+  // circle 0.76-0.85, square 0.99-1).
+  const shape: ShapeName = fill >= 0.9 ? 'square' : fill >= 0.67 ? 'circle' : fill >= 0.478 ? 'triangle' : 'star';
+  return { shape, colour, fill, area };
+}
