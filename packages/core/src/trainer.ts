@@ -25,6 +25,7 @@
  *  - `variables()`: EVERY variable to checkpoint, by stable name: G, D, EMA, SN `u`, BN statistics.
  *  - `sample(seeds, cond)`: images in [-1, 1] NHWC from the EMA generator (or G if it has no EMA), one per seed,
  *    for the fixed-seed sample grids; `cond.labels` (class ids) or `cond.captions` (prompts), one per seed.
+ *  - `exportGenerator(dir)` (optional): write the EMA generator as a loadable weights folder.
  *  - `trainDefaults`: the model's recipe: D steps per G step, Adam settings per network, loss weights, batch size.
  *  - `dispose()`.
  *
@@ -137,6 +138,11 @@ export interface GanTrainable {
   emaUpdate(step: number): void;
   /** Every variable to checkpoint (G, D, EMA, SN u, BN stats), keyed by a stable name. */
   variables(): Record<string, tf.Variable>;
+  /**
+   * Optional: write the (EMA) generator as a self-contained weights folder (config.json + safetensors) that the
+   * model package's loader reads back, e.g. for `ganzoo finetune --export` and shipping a fine-tuned model.
+   */
+  exportGenerator?(dir: string): Promise<void> | void;
   /** [N, H, W, 3] in [-1, 1] from the EMA generator, one image per seed. */
   sample(seeds: number[], cond: { labels?: number[]; captions?: string[]; truncation?: number }): tf.Tensor4D;
   dispose(): void;
