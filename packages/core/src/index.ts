@@ -21,3 +21,4 @@ export * from './checkpoint';
 export * from './data/seed';
 export * from './data/shapes';
 export * from './data/dataset';
+export * from './progress';
