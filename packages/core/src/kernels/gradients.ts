@@ -1,0 +1,99 @@
+/**
+ * Gradients tfjs lacks for kernels that appear INSIDE first-order gradients, so that a gradient can itself be
+ * differentiated (R1 and MA-GP penalties). Gradients are global (all backends); each one is registered only
+ * when tfjs has none, so a future tfjs fix wins.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type Saved = tf.Tensor[];
+type Attrs = Record<string, any>;
+
+/** Kernels with boolean / piecewise-constant outputs: their derivative is zero almost everywhere. */
+const ZERO_GRAD_BINARY = ['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr', 'LogicalXor'];
+const ZERO_GRAD_UNARY = ['LogicalNot', 'IsNan', 'IsInf', 'IsFinite'];
+
+/** Gradients of the linear backward kernels: each is the adjoint of an adjoint, i.e. the forward op again. */
+function linearBackwardGradients(): tf.GradConfig[] {
+  const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
+    tf.engine().runKernel(name, inputs as any, attrs as any) as tf.Tensor;
+  return [
+    {
+      kernelName: 'ResizeBilinearGrad',
+      inputsToSave: ['images', 'dy'],
+      gradFunc: (ddx: tf.Tensor | tf.Tensor[], [images, dy]: Saved, attrs: Attrs) => ({
+        dy: () => tf.image.resizeBilinear(ddx as tf.Tensor4D, [dy.shape[1] as number, dy.shape[2] as number], attrs.alignCorners, attrs.halfPixelCenters),
+        images: () => tf.zerosLike(images),
+      }),
+    },
+    {
+      kernelName: 'ResizeNearestNeighborGrad',
+      inputsToSave: ['images', 'dy'],
+      gradFunc: (ddx: tf.Tensor | tf.Tensor[], [images, dy]: Saved, attrs: Attrs) => ({
+        dy: () => tf.image.resizeNearestNeighbor(ddx as tf.Tensor4D, [dy.shape[1] as number, dy.shape[2] as number], attrs.alignCorners, attrs.halfPixelCenters),
+        images: () => tf.zerosLike(images),
+      }),
+    },
+    {
+      kernelName: 'AvgPoolGrad',
+      inputsToSave: ['input'],
+      gradFunc: (ddx: tf.Tensor | tf.Tensor[], [input]: Saved, attrs: Attrs) => ({
+        dy: () => tf.avgPool(ddx as tf.Tensor4D, attrs.filterSize, attrs.strides, attrs.pad),
+        input: () => tf.zerosLike(input),
+      }),
+    },
+    {
+      // dW = sum x (x) dy is bilinear: d/dx = Conv2DBackpropInput(dy, ddW), d/ddy = conv2d(x, ddW).
+      kernelName: 'Conv2DBackpropFilter',
+      inputsToSave: ['x', 'dy'],
+      gradFunc: (ddw: tf.Tensor | tf.Tensor[], [x, dy]: Saved, attrs: Attrs) => ({
+        x: () => run('Conv2DBackpropInput', { dy, filter: ddw as tf.Tensor }, { ...attrs, inputShape: x.shape }),
+        dy: () => tf.conv2d(x as tf.Tensor4D, ddw as tf.Tensor4D, attrs.strides, attrs.pad, attrs.dataFormat, 1, attrs.dimRoundingMode),
+      }),
+    },
+    {
+      kernelName: 'DepthwiseConv2dNativeBackpropInput',
+      inputsToSave: ['dy', 'filter'],
+      gradFunc: (ddx: tf.Tensor | tf.Tensor[], [dy, filter]: Saved, attrs: Attrs) => ({
+        dy: () => tf.depthwiseConv2d(ddx as tf.Tensor4D, filter as tf.Tensor4D, attrs.strides, attrs.pad, 'NHWC', attrs.dilations, attrs.dimRoundingMode),
+        filter: () => run('DepthwiseConv2dNativeBackpropFilter', { x: ddx as tf.Tensor, dy }, { ...attrs, filterShape: filter.shape }),
+      }),
+    },
+    {
+      kernelName: 'DepthwiseConv2dNativeBackpropFilter',
+      inputsToSave: ['x', 'dy'],
+      gradFunc: (ddw: tf.Tensor | tf.Tensor[], [x, dy]: Saved, attrs: Attrs) => ({
+        x: () => run('DepthwiseConv2dNativeBackpropInput', { dy, filter: ddw as tf.Tensor }, { ...attrs, inputShape: x.shape }),
+        dy: () => tf.depthwiseConv2d(x as tf.Tensor4D, ddw as tf.Tensor4D, attrs.strides, attrs.pad, 'NHWC', attrs.dilations, attrs.dimRoundingMode),
+      }),
+    },
+  ];
+}
+
+let registered: string[] | null = null;
+
+/**
+ * Register the missing gradients (idempotent). Returns the kernel names this call (or the first call) registered.
+ */
+export function registerHigherOrderGradients(): string[] {
+  if (registered) return registered;
+  const added: string[] = [];
+  const add = (g: tf.GradConfig) => {
+    if (tf.getGradient(g.kernelName) == null) {
+      tf.registerGradient(g);
+      added.push(g.kernelName);
+    }
+  };
+  for (const k of ZERO_GRAD_BINARY) {
+    add({
+      kernelName: k,
+      inputsToSave: ['a', 'b'],
+      gradFunc: (_dy: tf.Tensor | tf.Tensor[], [a, b]: Saved) => ({ a: () => tf.zerosLike(a), b: () => tf.zerosLike(b) }),
+    });
+  }
+  for (const k of ZERO_GRAD_UNARY) {
+    add({ kernelName: k, inputsToSave: ['x'], gradFunc: (_dy: tf.Tensor | tf.Tensor[], [x]: Saved) => ({ x: () => tf.zerosLike(x) }) });
+  }
+  for (const g of linearBackwardGradients()) add(g);
+  registered = added;
+  return added;
+}

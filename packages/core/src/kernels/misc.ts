@@ -1,0 +1,139 @@
+/**
+ * Composed kernels besides convolutions: UnsortedSegmentSum (gather's gradient), Einsum, ResizeBilinearGrad,
+ * MaxPoolGrad. Each is built from ops the wasm and cpu backends both have.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Pad, window2d } from './util';
+
+/**
+ * out[s, ...] = sum over i with ids[i] == s of x[i, ...]; ids outside [0, numSegments) are dropped (TF semantics).
+ * Scatter-add through scatterND (duplicate indices add up), so the cost is O(x.size), not O(x.size * numSegments).
+ */
+export function unsortedSegmentSum(x: tf.Tensor, segmentIds: tf.Tensor, numSegments: number): tf.Tensor {
+  return tf.tidy(() => {
+    const idRank = segmentIds.rank;
+    if (segmentIds.dtype !== 'int32') throw new Error(`UnsortedSegmentSum: expected int32 segmentIds, got ${segmentIds.dtype}`);
+    if (x.shape.slice(0, idRank).some((d, i) => d !== segmentIds.shape[i])) {
+      throw new Error(`UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] must be a prefix of x shape [${x.shape}]`);
+    }
+    const inner = x.shape.slice(idRank);
+    const n = segmentIds.size;
+    const ids = tf.reshape(segmentIds, [n]);
+    const valid = tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, numSegments));
+    const safeIds = tf.where(valid, ids, tf.zerosLike(ids));
+    let upd = tf.reshape(x, [n, ...inner]);
+    upd = tf.mul(upd, tf.reshape(tf.cast(valid, x.dtype), [n, ...inner.map(() => 1)]));
+    return tf.scatterND(tf.reshape(safeIds, [n, 1]), upd, [numSegments, ...inner]);
+  });
+}
+
+/** Einsum by the same transpose / broadcast-multiply / sum plan as the cpu kernel (backend_util's compute path). */
+export function einsum(equation: string, tensors: tf.Tensor[]): tf.Tensor {
+  return tf.tidy(() => {
+    const bu = tf.backend_util;
+    const { allDims, summedDims, idDims } = bu.decodeEinsumEquation(equation, tensors.length);
+    bu.checkEinsumDimSizes(allDims.length, idDims, tensors);
+    const { path, steps } = bu.getEinsumComputePath(summedDims, idDims);
+    let out: tf.Tensor | null = null;
+    let remaining = allDims.length;
+    for (let i = 0; i < steps.length; i++) {
+      for (const term of steps[i]) {
+        const { permutationIndices, expandDims } = bu.getEinsumPermutation(remaining, idDims[term]);
+        let t = bu.isIdentityPermutation(permutationIndices) ? tensors[term] : tf.transpose(tensors[term], permutationIndices);
+        const target = t.shape.slice();
+        for (const d of expandDims) target.splice(d, 0, 1);
+        if (target.length !== t.shape.length || target.some((v, k) => v !== t.shape[k])) t = tf.reshape(t, target);
+        out = out === null ? t : tf.mul(t, out);
+      }
+      if (i < steps.length - 1) {
+        if (path[i] >= 0) {
+          out = tf.sum(out as tf.Tensor, path[i] - (allDims.length - remaining));
+          remaining--;
+        }
+      }
+    }
+    return (out as tf.Tensor).clone();
+  });
+}
+
+/**
+ * The 1-D resize matrix A [outSize, inSize] of the CURRENT backend's ResizeBilinear / ResizeNearestNeighbor, read off
+ * by resizing a one-hot basis, so align-corners / half-pixel / rounding rules match the forward kernel exactly.
+ */
+function resizeMatrix(method: 'bilinear' | 'nearest', inSize: number, outSize: number, alignCorners: boolean,
+  halfPixelCenters: boolean): tf.Tensor2D {
+  return tf.tidy(() => {
+    const basis = tf.reshape(tf.eye(inSize), [inSize, inSize, 1, 1]) as tf.Tensor4D; // image k: column k of I
+    const r = method === 'bilinear'
+      ? tf.image.resizeBilinear(basis, [outSize, 1], alignCorners, halfPixelCenters)
+      : tf.image.resizeNearestNeighbor(basis, [outSize, 1], alignCorners, halfPixelCenters); // [in, out, 1, 1]
+    return tf.transpose(tf.reshape(r, [inSize, outSize])) as tf.Tensor2D;
+  });
+}
+
+/**
+ * ResizeBilinearGrad / ResizeNearestNeighborGrad as the adjoint of the separable forward map:
+ * dx = A_h^T . dy . A_w (two batched GEMMs). Replaces the built-ins: tfjs 4.22's cpu ResizeBilinearGrad returns
+ * [N, W, H, C] for non-square images, and the cpu and wasm bilinear gradients ignore halfPixelCenters (the PyTorch
+ * align_corners=False convention), giving wrong gradients there.
+ */
+export function resizeGrad(
+  method: 'bilinear' | 'nearest', images: tf.Tensor4D, dy: tf.Tensor4D, alignCorners: boolean, halfPixelCenters: boolean,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, H, W, c] = images.shape;
+    const [, OH, OW] = dy.shape;
+    const ah = resizeMatrix(method, H, OH, alignCorners, halfPixelCenters); // [OH, H]
+    const aw = resizeMatrix(method, W, OW, alignCorners, halfPixelCenters); // [OW, W]
+    const t1 = tf.matMul(tf.reshape(ah, [1, OH, H]) as tf.Tensor3D, tf.reshape(dy, [n, OH, OW * c]) as tf.Tensor3D, true, false);
+    const t2 = tf.matMul(tf.reshape(aw, [1, OW, W]) as tf.Tensor3D, tf.reshape(t1, [n * H, OW, c]) as tf.Tensor3D, true, false);
+    return tf.reshape(t2, [n, H, W, c]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * MaxPoolGrad with the cpu backend's routing: each window sends its gradient to the FIRST position (row-major over
+ * the window) that holds the maximum; padding never wins. The wasm kernel misroutes all-negative windows.
+ */
+export function maxPoolGrad(
+  dy: tf.Tensor4D, input: tf.Tensor4D, output: tf.Tensor4D,
+  filterSize: number | [number, number], strides: number | [number, number], pad: Pad,
+  dimRoundingMode?: 'floor' | 'round' | 'ceil',
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computePool2DInfo(input.shape, filterSize, strides, 1, pad, dimRoundingMode);
+    const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, outHeight: OH, outWidth: OW } = info;
+    const { top, left } = info.padInfo;
+    const [n, H, W, c] = input.shape;
+    if (dy.shape[1] !== OH || dy.shape[2] !== OW) {
+      throw new Error(`MaxPoolGrad: expected dy of shape [${n},${OH},${OW},${c}], got [${dy.shape}]`);
+    }
+    const Qh = OH + Math.floor((KH - 1) / sh);
+    const Qw = OW + Math.floor((KW - 1) / sw);
+    // Padding as -Infinity so that it never equals a window max.
+    const ninf = tf.fill([n, Qh * sh, Qw * sw, c], -Infinity);
+    const inside = window2d(tf.onesLike(input), -top, Qh * sh, -left, Qw * sw);
+    const xw = tf.where(tf.cast(inside, 'bool'), window2d(input, -top, Qh * sh, -left, Qw * sw), ninf);
+    const x6 = tf.reshape(xw, [n, Qh, sh, Qw, sw, c]);
+    let taken = tf.zeros([n, OH, OW, c], 'bool');
+    let dx6 = tf.zeros([n, Qh, sh, Qw, sw, c]);
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) {
+        const qh = Math.floor(kh / sh);
+        const qw = Math.floor(kw / sw);
+        const a = kh % sh;
+        const b = kw % sw;
+        const v = tf.reshape(tf.slice(x6, [0, qh, a, qw, b, 0], [n, OH, 1, OW, 1, c]), [n, OH, OW, c]);
+        const hit = tf.logicalAnd(tf.equal(v, output), tf.logicalNot(taken));
+        taken = tf.logicalOr(taken, hit);
+        const g = tf.where(hit, dy, tf.zerosLike(dy));
+        // Scatter the tap's gradient back: phase (a, b), block offset (qh, qw).
+        const placed = tf.pad(tf.reshape(g, [n, OH, 1, OW, 1, c]),
+          [[0, 0], [qh, Qh - OH - qh], [a, sh - 1 - a], [qw, Qw - OW - qw], [b, sw - 1 - b], [0, 0]]);
+        dx6 = tf.add(dx6, placed);
+      }
+    }
+    return window2d(tf.reshape(dx6, [n, Qh * sh, Qw * sw, c]) as tf.Tensor4D, top, H, left, W);
+  });
+}
+
