@@ -1,0 +1,62 @@
+/** Finding and reading encoder checkpoints: directories, single files, hub ids (through core when available). */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as core from '@ganzoo/core';
+import type { StateDict } from './convert';
+
+const WEIGHT_FILES = ['model.safetensors', 'pytorch_model.bin'];
+const TORCH_EXT = ['.pth', '.pt', '.bin', '.ckpt'];
+
+/** Read a PyTorch checkpoint with core's reader and flatten nested dicts to state_dict keys. */
+function readTorchFile(file: string): StateDict {
+  return core.flattenStateDict(core.readTorchCheckpoint(file));
+}
+
+/** Read every tensor of a weights file (.safetensors, .pth/.pt/.bin/.ckpt) as a flat state dict. */
+export function readStateDict(file: string): StateDict {
+  if (!fs.existsSync(file)) throw new Error(`weights file not found: ${file}`);
+  if (file.endsWith('.safetensors')) return core.readSafetensors(file).tensors;
+  if (TORCH_EXT.some((e) => file.endsWith(e))) return readTorchFile(file);
+  throw new Error(`${file}: unknown weights format (expected .safetensors, .pth, .pt, .bin or .ckpt)`);
+}
+
+export interface Located {
+  /** folder holding config.json / tokenizer files (null for a bare weights file). */
+  dir: string | null;
+  weights: string;
+  config: any | null;
+}
+
+/** A local directory or weights file, or a hub id resolved through core's resolveWeights when it exists. */
+export async function locate(idOrPath: string, opts: { cacheDir?: string; offline?: boolean } = {}): Promise<Located> {
+  let p = idOrPath;
+  if (!fs.existsSync(p)) {
+    const resolve = (core as Record<string, any>).resolveWeights;
+    if (typeof resolve !== 'function') {
+      throw new Error(`'${idOrPath}' is not a local file or directory, and hub ids need core's resolveWeights (not available); pass a directory`);
+    }
+    const r = await resolve(idOrPath, opts);
+    p = typeof r === 'string' ? r : r?.dir ?? r?.path ?? r?.file;
+    if (typeof p !== 'string' || !fs.existsSync(p)) throw new Error(`resolveWeights('${idOrPath}') gave no local path`);
+  }
+  if (fs.statSync(p).isDirectory()) {
+    const dir = p;
+    let weights = WEIGHT_FILES.map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+    if (!weights) {
+      const others = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors') || TORCH_EXT.some((e) => f.endsWith(e)));
+      if (others.length === 1) weights = path.join(dir, others[0]);
+      else {
+        throw new Error(
+          `no weights in ${dir}: expected ${WEIGHT_FILES.join(' or ')}` + (others.length ? ` (several candidates: ${others.join(', ')})` : ''),
+        );
+      }
+    }
+    const cfgFile = path.join(dir, 'config.json');
+    const config = fs.existsSync(cfgFile) ? JSON.parse(fs.readFileSync(cfgFile, 'utf8')) : null;
+    return { dir, weights, config };
+  }
+  const dir = path.dirname(p);
+  const cfgFile = path.join(dir, 'config.json');
+  const config = fs.existsSync(cfgFile) ? JSON.parse(fs.readFileSync(cfgFile, 'utf8')) : null;
+  return { dir, weights: p, config };
+}
