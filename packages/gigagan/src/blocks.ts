@@ -53,9 +53,9 @@ export function sNorm(s: Spec, prefix: string, dim: number, channel: boolean): v
 }
 
 /** FeedForward: norm -> proj(dim, dim*mult) -> GELU -> proj(dim*mult, dim); conv 1x1 when channelFirst, else Linear. */
-export function sFeedForward(s: Spec, prefix: string, dim: number, mult: number, channelFirst: boolean): void {
+export function sFeedForward(s: Spec, prefix: string, dim: number, mult: number, channelFirst: boolean, channelNorm = channelFirst): void {
   const hidden = Math.floor(dim * mult);
-  sNorm(s, `${prefix}.0`, dim, channelFirst);
+  sNorm(s, `${prefix}.0`, dim, channelNorm);
   if (channelFirst) {
     s.conv(`${prefix}.1`, dim, hidden, 1);
     s.conv(`${prefix}.3`, hidden, dim, 1);
