@@ -1,0 +1,182 @@
+/**
+ * StyleGAN-T projected discriminator (networks/discriminator.py): a frozen DINO ViT gives 5 token features
+ * (blocks 2, 5, 8, 11 + the embedding stage, AddReadout); five trainable DiscHeads map them, conditioned on the
+ * text embedding, to logits [B, 5 N]. Token features are channels-last [B, N, E] (the official [B, E, N] transposed).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { spectralNormalize } from '@ganzoo/core';
+import { ResolvedConfig } from './config';
+import { Init, makeVariable, ParamMap } from './params';
+
+/** Official shapes (torch layout) of the D-head keys (model_D.safetensors minus dino.*). */
+export function discriminatorShapes(cfg: ResolvedConfig): Record<string, number[]> {
+  const E = cfg.dino.embed_dim;
+  const M = cfg.dino.cmap_dim;
+  const c = cfg.dCDim;
+  const s: Record<string, number[]> = {};
+  for (let h = 0; h < cfg.dino.n_hooks; h++) {
+    const p = `heads.${h}`;
+    const sn = (q: string, o: number, i: number, k: number): void => {
+      s[`${q}.weight_orig`] = [o, i, k];
+      s[`${q}.bias`] = [o];
+      s[`${q}.weight_u`] = [o];
+      s[`${q}.weight_v`] = [i * k];
+    };
+    sn(`${p}.main.0.0`, E, E, 1);
+    s[`${p}.main.0.1.weight`] = [E];
+    s[`${p}.main.0.1.bias`] = [E];
+    sn(`${p}.main.1.fn.0`, E, E, 9);
+    s[`${p}.main.1.fn.1.weight`] = [E];
+    s[`${p}.main.1.fn.1.bias`] = [E];
+    if (c > 0) {
+      s[`${p}.cmapper.weight`] = [M, c];
+      s[`${p}.cmapper.bias`] = [M];
+      sn(`${p}.cls`, M, E, 1);
+    } else {
+      sn(`${p}.cls`, 1, E, 1);
+    }
+  }
+  return s;
+}
+
+/** Spectral-norm power-iteration vectors are buffers (updated in training by assignment, not by the optimiser). */
+export function isDiscriminatorBuffer(name: string): boolean {
+  return /weight_[uv]$/.test(name);
+}
+
+/** Fresh head parameters: torch Conv1d default init (U(+-1/sqrt(fan_in))), random unit u / v, BN (1, 0), FC randn. */
+export function initDiscriminatorParams(cfg: ResolvedConfig, seed: number, scope = 'D'): ParamMap {
+  const init = new Init(seed);
+  const shapes = discriminatorShapes(cfg);
+  const p: ParamMap = {};
+  const add = (name: string, t: tf.Tensor): void => {
+    p[name] = makeVariable(scope, name, t, !isDiscriminatorBuffer(name));
+    t.dispose();
+  };
+  for (const [name, shape] of Object.entries(shapes)) {
+    if (name.endsWith('.weight_orig')) {
+      const [o, i, k] = shape;
+      const bound = 1 / Math.sqrt(i * k);
+      add(name, init.uniform([k, i, o], -bound, bound));
+      add(name.replace(/weight_orig$/, 'bias'), init.uniform([o], -bound, bound));
+    } else if (/weight_[uv]$/.test(name)) {
+      add(name, tf.tidy(() => {
+        const r = init.randn(shape);
+        return tf.div(r, tf.maximum(tf.norm(r), 1e-12));
+      }));
+    } else if (/main\.\d(\.fn)?\.1\.weight$/.test(name) || /main\.0\.1\.weight$/.test(name)) {
+      add(name, tf.ones(shape));
+    } else if (name.endsWith('.cmapper.weight')) {
+      add(name, init.randn([shape[1], shape[0]]));
+    } else if (!(name in p)) {
+      add(name, tf.zeros(shape));
+    }
+  }
+  return p;
+}
+
+/** BatchNormLocal: batch statistics in ceil(B / virtual_bs) groups over (samples, tokens), biased var, always (also in eval). */
+export function batchNormLocal(x: tf.Tensor3D, weight: tf.Tensor, bias: tf.Tensor, virtualBs = 8, eps = 1e-5): tf.Tensor3D {
+  const [b, n, c] = x.shape;
+  const g = Math.ceil(b / virtualBs);
+  if (b % g !== 0) throw new Error(`BatchNormLocal: batch ${b} does not split into ${g} equal groups of <= ${virtualBs}`);
+  return tf.tidy(() => {
+    const xg = tf.reshape(x, [g, b / g, n, c]);
+    const { mean, variance } = tf.moments(xg, [1, 2], true);
+    const y = tf.div(tf.sub(xg, mean), tf.sqrt(tf.add(variance, eps)));
+    return tf.add(tf.mul(tf.reshape(y, [b, n, c]), weight), bias) as tf.Tensor3D;
+  });
+}
+
+export interface HeadOptions {
+  /** Training mode: one spectral-norm power iteration per call, u / v written back (torch train mode). */
+  training?: boolean;
+  capture?: Record<string, tf.Tensor>;
+}
+
+export class DiscriminatorHeads {
+  constructor(readonly cfg: ResolvedConfig, readonly params: ParamMap) {}
+
+  private P(name: string): tf.Variable {
+    const v = this.params[name];
+    if (!v) throw new Error(`StyleGAN-T discriminator: parameter '${name}' is missing`);
+    return v;
+  }
+
+  /** W / sigma(W) of a SpectralConv1d (Miyato et al. 2018, eq. 8); training runs one power iteration and stores u, v. */
+  private snWeight(q: string, training: boolean): tf.Tensor3D {
+    const u = this.P(`${q}.weight_u`);
+    const v = this.P(`${q}.weight_v`);
+    const r = spectralNormalize(this.P(`${q}.weight_orig`), u, v, { eps: 1e-12, iterations: training ? 1 : 0 });
+    if (training) {
+      u.assign(r.u);
+      v.assign(r.v);
+    }
+    tf.dispose([r.u, r.v, r.sigma]);
+    return r.weight as tf.Tensor3D;
+  }
+
+  /** SpectralConv1d with circular padding k//2 (padding_mode='circular'). */
+  private conv(q: string, x: tf.Tensor3D, training: boolean): tf.Tensor3D {
+    const w = this.snWeight(q, training);
+    const k = w.shape[0];
+    const p = Math.floor(k / 2);
+    let xp = x;
+    if (p > 0) {
+      const n = x.shape[1];
+      xp = tf.concat([tf.slice(x, [0, n - p, 0], [-1, p, -1]), x, tf.slice(x, [0, 0, 0], [-1, p, -1])], 1);
+    }
+    return tf.add(tf.conv1d(xp, w, 1, 'valid'), this.P(`${q}.bias`)) as tf.Tensor3D;
+  }
+
+  /** make_block: SpectralConv1d -> BatchNormLocal -> LeakyReLU(0.2). */
+  private block(q: string, bn: string, x: tf.Tensor3D, training: boolean): tf.Tensor3D {
+    const y = this.conv(q, x, training);
+    return tf.leakyRelu(batchNormLocal(y, this.P(`${bn}.weight`), this.P(`${bn}.bias`)), 0.2) as tf.Tensor3D;
+  }
+
+  /** DiscHead k on features x [B, N, E] and text c [B, c_dim]: projection logits [B, N] (Miyato & Koyama 2018). */
+  head(k: number, x: tf.Tensor3D, c: tf.Tensor2D | null, opts: HeadOptions = {}): tf.Tensor2D {
+    const training = !!opts.training;
+    const p = `heads.${k}`;
+    const cap = opts.capture;
+    return tf.tidy(() => {
+      const h0 = this.block(`${p}.main.0.0`, `${p}.main.0.1`, x, training);
+      if (cap) cap[`heads.${k}.main0`] = tf.keep(h0.clone());
+      // ResidualBlock: (f(x) + x) / sqrt(2)
+      const h = tf.div(tf.add(this.block(`${p}.main.1.fn.0`, `${p}.main.1.fn.1`, h0, training), h0), Math.SQRT2) as tf.Tensor3D;
+      if (cap) cap[`heads.${k}.main`] = tf.keep(h.clone());
+      let out = this.conv(`${p}.cls`, h, training); // [B, N, M]
+      if (cap) cap[`heads.${k}.cls`] = tf.keep(out.clone());
+      if (this.cfg.dCDim > 0) {
+        if (!c) throw new Error('StyleGAN-T discriminator: a text embedding is required (conditional D)');
+        const wc = this.P(`${p}.cmapper.weight`);
+        const cmap = tf.add(tf.matMul(c, tf.mul(wc, 1 / Math.sqrt(this.cfg.dCDim)) as tf.Tensor2D), this.P(`${p}.cmapper.bias`)); // [B, M]
+        if (cap) cap[`heads.${k}.cmap`] = tf.keep(cmap.clone());
+        const M = this.cfg.dino.cmap_dim;
+        out = tf.mul(tf.sum(tf.mul(out, tf.expandDims(cmap, 1)), 2, true), 1 / Math.sqrt(M)) as tf.Tensor3D;
+      }
+      if (cap) cap[`heads.${k}.out`] = tf.keep(out.clone());
+      return tf.reshape(out, [x.shape[0], -1]) as tf.Tensor2D;
+    });
+  }
+
+  /** All heads on their features; logits [B, sum N_k] (cat over heads 0..n-1). */
+  forward(features: tf.Tensor3D[], c: tf.Tensor2D | null, opts: HeadOptions = {}): tf.Tensor2D {
+    const n = this.cfg.dino.n_hooks;
+    if (features.length !== n) throw new Error(`StyleGAN-T discriminator: expected ${n} feature tensors, got ${features.length}`);
+    const E = this.cfg.dino.embed_dim;
+    const B = features[0].shape[0];
+    for (const f of features) {
+      if (f.rank !== 3 || f.shape[2] !== E || f.shape[0] !== B) throw new Error(`StyleGAN-T discriminator: features must be [${B}, N, ${E}], got [${f.shape}]`);
+    }
+    if (this.cfg.dCDim > 0 && (!c || c.rank !== 2 || c.shape[0] !== B || c.shape[1] !== this.cfg.dCDim)) {
+      throw new Error(`StyleGAN-T discriminator: text embedding must be [${B}, ${this.cfg.dCDim}], got ${c ? `[${c.shape}]` : 'none'}`);
+    }
+    return tf.tidy(() => tf.concat(features.map((f, k) => this.head(k, f, c, opts)), 1) as tf.Tensor2D);
+  }
+}
+
+/** The frozen feature network the heads read: images already in [0, 1] at any size -> n_hooks features [B, N, E]. */
+export type FeatureExtractor = (x01: tf.Tensor4D) => tf.Tensor3D[];
+
