@@ -4,7 +4,8 @@
  * text embedding, to logits [B, 5 N]. Token features are channels-last [B, N, E] (the official [B, E, N] transposed).
  */
 import * as tf from '@tensorflow/tfjs';
-import { spectralNormalize } from '@ganzoo/core';
+import { diffAugment, spectralNormalize } from '@ganzoo/core';
+import { addReadout, DINO, resizeImages } from '@ganzoo/encoders';
 import { ResolvedConfig } from './config';
 import { Init, makeVariable, ParamMap } from './params';
 
@@ -180,3 +181,62 @@ export class DiscriminatorHeads {
 /** The frozen feature network the heads read: images already in [0, 1] at any size -> n_hooks features [B, N, E]. */
 export type FeatureExtractor = (x01: tf.Tensor4D) => tf.Tensor3D[];
 
+
+/** DINO hooks of the official D: blocks 2, 5, 8, 11 and the embedding stage (pos_drop output), in head order 0..4. */
+export const DINO_HOOKS: Array<number | 'embed'> = [2, 5, 8, 11, 'embed'];
+
+export interface DForwardOptions extends HeadOptions {
+  /** Seed of DiffAugment and the random crop (reproducible randomness). */
+  seed?: number;
+  /** Apply DiffAugment('color,translation,cutout'); default: the config's D.diffaug (the official forward applies it whenever enabled). */
+  augment?: boolean;
+  /** Probability of the 224 random crop for larger inputs; default the config's D.p_crop. */
+  pCrop?: number;
+}
+
+/**
+ * ProjectedDiscriminator forward: [DiffAugment] -> (x + 1) / 2 -> [random crop to 224 with prob p_crop when larger]
+ * -> area resize to 224 -> ImageNet normalisation -> DINO hooks -> AddReadout -> five heads -> logits [B, 5 N].
+ */
+export class ProjectedDiscriminator {
+  constructor(readonly cfg: ResolvedConfig, readonly heads: DiscriminatorHeads, readonly dino: DINO) {
+    const dc = dino.config;
+    if (dc.width !== cfg.dino.embed_dim) throw new Error(`StyleGAN-T D: DINO width ${dc.width} does not match dino.embed_dim ${cfg.dino.embed_dim} of the config`);
+    if (dc.layers < 12) throw new Error(`StyleGAN-T D: the DINO hooks need 12 blocks (2, 5, 8, 11), the given DINO has ${dc.layers}`);
+    if (cfg.dino.n_hooks !== DINO_HOOKS.length) throw new Error(`StyleGAN-T D: dino.n_hooks must be ${DINO_HOOKS.length}, found ${cfg.dino.n_hooks}`);
+  }
+
+  /** The five token features [B, N, E] of images in [0, 1] (DINO.forward of the official code). */
+  features(x01: tf.Tensor4D): tf.Tensor3D[] {
+    const res = this.cfg.dino.img_resolution;
+    return tf.tidy(() => {
+      const x = resizeImages(x01, res, res, 'area');
+      const out = this.dino.forward(this.dino.normalize(x), { hooks: DINO_HOOKS, posInterpolation: 'bilinear' });
+      return out.hidden.map((h) => addReadout(h));
+    });
+  }
+
+  forward(images: tf.Tensor4D, c: tf.Tensor2D | null, opts: DForwardOptions = {}): tf.Tensor2D {
+    if (images.rank !== 4 || images.shape[3] !== 3) throw new Error(`StyleGAN-T D: expected images [B, H, W, 3] in [-1, 1], got [${images.shape}]`);
+    const seed = opts.seed ?? 0;
+    const augment = opts.augment ?? this.cfg.diffaug;
+    const pCrop = opts.pCrop ?? this.cfg.pCrop;
+    const res = this.cfg.dino.img_resolution;
+    return tf.tidy(() => {
+      let x = images;
+      if (augment) x = diffAugment(x, { seed, policy: 'color,translation,cutout' });
+      x = tf.div(tf.add(x, 1), 2) as tf.Tensor4D;
+      const [, h, w] = x.shape;
+      if (w > res) {
+        const draws = tf.randomUniform([3], 0, 1, 'float32', (seed ^ 0x5bd1e995) >>> 0);
+        const [p, ry, rx] = Array.from(draws.dataSync());
+        if (p < pCrop) {
+          const top = Math.min(h - res, Math.floor(ry * (h - res + 1)));
+          const left = Math.min(w - res, Math.floor(rx * (w - res + 1)));
+          x = tf.slice(x, [0, top, left, 0], [-1, res, res, -1]);
+        }
+      }
+      return this.heads.forward(this.features(x), c, opts);
+    });
+  }
+}
