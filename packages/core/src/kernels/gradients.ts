@@ -1,7 +1,7 @@
 /**
- * Gradients tfjs lacks for kernels that appear INSIDE first-order gradients, so that a gradient can itself be
- * differentiated (R1 and MA-GP penalties). Gradients are global (all backends); each one is registered only
- * when tfjs has none, so a future tfjs fix wins.
+ * Gradients tfjs lacks (or gets wrong) for kernels that appear INSIDE first-order gradients, so that a gradient can
+ * itself be differentiated (R1 and MA-GP penalties). Gradients are global (all backends). Missing ones are
+ * registered only when tfjs has none, so a future tfjs fix wins; the output-based ones below are replaced.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -69,6 +69,56 @@ function linearBackwardGradients(): tf.GradConfig[] {
   ];
 }
 
+/**
+ * tfjs computes these gradients from the op's SAVED OUTPUT, a copy that is not connected to the tape: a gradient
+ * built from it is silently wrong when differentiated again (second-order through sigmoid, tanh, exp, elu,
+ * softmax). The replacements recompute the output from the saved input when the tape is recording (the
+ * gradient is itself being differentiated) and use the saved output otherwise (plain first-order, no extra cost).
+ */
+function outputBasedReplacements(): tf.GradConfig[] {
+  const y = (x: tf.Tensor, saved: tf.Tensor, f: (t: tf.Tensor) => tf.Tensor) => (tf.engine().isTapeOn() ? f(x) : saved);
+  return [
+    {
+      kernelName: 'Sigmoid', inputsToSave: ['x'], outputsToSave: [true],
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [x, out]: Saved) => ({
+        x: () => { const s = y(x, out, tf.sigmoid); return tf.mul(dy as tf.Tensor, tf.mul(s, tf.sub(1, s))); },
+      }),
+    },
+    {
+      kernelName: 'Tanh', inputsToSave: ['x'], outputsToSave: [true],
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [x, out]: Saved) => ({
+        x: () => tf.mul(tf.sub(1, tf.square(y(x, out, tf.tanh))), dy as tf.Tensor),
+      }),
+    },
+    {
+      kernelName: 'Exp', inputsToSave: ['x'], outputsToSave: [true],
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [x, out]: Saved) => ({ x: () => tf.mul(dy as tf.Tensor, y(x, out, tf.exp)) }),
+    },
+    {
+      // elu'(x) = 1 for x > 0, exp(x) = elu(x) + 1 otherwise.
+      kernelName: 'Elu', inputsToSave: ['x'], outputsToSave: [true],
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [x, out]: Saved) => ({
+        x: () => tf.where(tf.greater(x, 0), dy as tf.Tensor, tf.mul(dy as tf.Tensor, tf.add(y(x, out, tf.elu), 1))),
+      }),
+    },
+    {
+      kernelName: 'Softmax', inputsToSave: ['logits'], outputsToSave: [true],
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [logits, out]: Saved, attrs: Attrs) => ({
+        logits: () => {
+          const dim = attrs.dim as number;
+          const s = y(logits, out, (t) => tf.softmax(t, dim));
+          const dys = tf.mul(dy as tf.Tensor, s);
+          return tf.sub(dys, tf.mul(tf.sum(dys, [dim], true), s));
+        },
+      }),
+    },
+  ];
+}
+
+// Not fixable here: ops written with tf.customGrad (tf.logSoftmax, and any user customGrad) keep only saved copies
+// of their forward tensors, so their gradients are constants to a second differentiation. Differentiate
+// `x - tf.logSumExp(x, axis, true)` instead of tf.logSoftmax inside an R1 / MA-GP path.
+
 let registered: string[] | null = null;
 
 /**
@@ -87,13 +137,18 @@ export function registerHigherOrderGradients(): string[] {
     add({
       kernelName: k,
       inputsToSave: ['a', 'b'],
-      gradFunc: (_dy: tf.Tensor | tf.Tensor[], [a, b]: Saved) => ({ a: () => tf.zerosLike(a), b: () => tf.zerosLike(b) }),
+      gradFunc: (_dy: tf.Tensor | tf.Tensor[], [a, b]: Saved) => ({ a: () => tf.zeros(a.shape), b: () => tf.zeros(b.shape) }),
     });
   }
   for (const k of ZERO_GRAD_UNARY) {
-    add({ kernelName: k, inputsToSave: ['x'], gradFunc: (_dy: tf.Tensor | tf.Tensor[], [x]: Saved) => ({ x: () => tf.zerosLike(x) }) });
+    add({ kernelName: k, inputsToSave: ['x'], gradFunc: (_dy: tf.Tensor | tf.Tensor[], [x]: Saved) => ({ x: () => tf.zeros(x.shape) }) });
   }
   for (const g of linearBackwardGradients()) add(g);
+  for (const g of outputBasedReplacements()) {
+    if (tf.getGradient(g.kernelName) != null) tf.unregisterGradient(g.kernelName);
+    tf.registerGradient(g);
+    added.push(g.kernelName);
+  }
   registered = added;
   return added;
 }
