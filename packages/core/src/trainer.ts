@@ -197,6 +197,8 @@ export interface TrainerOptions {
   onStep?: (rec: StepRecord) => void;
   /** Called for notable events (checkpoint written, samples written, resumed, bad file). */
   onEvent?: (msg: string) => void;
+  /** Checked after every step: when it returns true the trainer writes a checkpoint and returns (e.g. on SIGINT). */
+  shouldStop?: () => boolean;
   /** Test hook for checkpoint writes. */
   checkpointWriteFile?: (file: string, data: Uint8Array | string) => void;
 }
@@ -222,6 +224,8 @@ export interface StepRecord {
 
 export interface TrainResult {
   step: number;
+  /** True when `shouldStop` ended the run before `steps`. */
+  stopped?: boolean;
   resumedFrom?: number;
   nonFiniteTotal: number;
   lastCheckpoint?: string;
@@ -501,9 +505,15 @@ export async function train(model: GanTrainable, data: BatchSource & { batchSize
           `gradient and were skipped (${nonFiniteTotal} in total). Lower the learning rate, or resume from an earlier checkpoint ` +
           `in ${ckptDir}.`);
       }
-      const done = step === opts.steps;
+      const stop = step < opts.steps && opts.shouldStop?.() === true;
+      const done = step === opts.steps || stop;
       if (sampleEvery > 0 && (step % sampleEvery === 0 || done)) await writeSamples(step);
       if ((checkpointEvery > 0 && step % checkpointEvery === 0) || done) await checkpoint(step);
+      if (stop) {
+        result.stopped = true;
+        event(`stopped at step ${step} on request`, { step });
+        break;
+      }
     }
     if (opts.steps === 0 || step === resumedFrom) {
       // Nothing to do (already at the target): still report where things are.
