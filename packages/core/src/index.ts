@@ -22,3 +22,7 @@ export * from './data/seed';
 export * from './data/shapes';
 export * from './data/dataset';
 export * from './progress';
+export * from './io/manifest';
+export * from './io/resolve';
+export * from './io/download';
+export { weightsCacheDir, sha256File } from './io/cache';
