@@ -22,6 +22,7 @@ export * from './data/seed';
 export * from './data/shapes';
 export * from './data/dataset';
 export * from './progress';
+export * from './clip-loss';
 export * from './io/manifest';
 export * from './io/resolve';
 export * from './io/download';

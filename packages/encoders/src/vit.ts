@@ -6,14 +6,9 @@
  * as [in, out] (the converter transposes once at load time), so `linear(x, w, b) = x @ w + b`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { layerNorm, mergeHeads, scaledDotProductAttention, splitHeads } from '@ganzoo/core';
+import { geluErf, layerNorm, mergeHeads, scaledDotProductAttention, splitHeads } from '@ganzoo/core';
 
 export type Activation = 'quick_gelu' | 'gelu';
-
-/** GELU with the exact erf form (Hendrycks & Gimpel 2016, eq. 1: x * Phi(x)), as torch `nn.GELU()`. */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
-}
 
 /** QuickGELU of OpenAI CLIP (clip/model.py): x * sigmoid(1.702 x) (Hendrycks & Gimpel 2016, sec. 2 approximation). */
 export function quickGelu(x: tf.Tensor): tf.Tensor {
@@ -22,7 +17,7 @@ export function quickGelu(x: tf.Tensor): tf.Tensor {
 
 export function activation(x: tf.Tensor, act: Activation): tf.Tensor {
   if (act === 'quick_gelu') return quickGelu(x);
-  if (act === 'gelu') return gelu(x);
+  if (act === 'gelu') return geluErf(x); // exact erf GELU, core (Hendrycks & Gimpel 2016)
   throw new Error(`activation: expected 'quick_gelu' or 'gelu', found '${act}'`);
 }
 
