@@ -27,3 +27,4 @@ export * from './io/manifest';
 export * from './io/resolve';
 export * from './io/download';
 export { weightsCacheDir, sha256File } from './io/cache';
+export * from './images';
