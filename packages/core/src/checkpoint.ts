@@ -73,6 +73,8 @@ function explainWriteError(e: unknown, where: string): Error {
   return new Error(`could not write checkpoint ${where}: ${why}`);
 }
 
+const ACC_FIELDS = ['accBeta1', 'accBeta2'];
+
 async function optimizerTensors(optimizers: OptimizerMap): Promise<{ tensors: Record<string, tf.Tensor>; owned: tf.Tensor[] }> {
   const tensors: Record<string, tf.Tensor> = {};
   const owned: tf.Tensor[] = [];
@@ -82,6 +84,12 @@ async function optimizerTensors(optimizers: OptimizerMap): Promise<{ tensors: Re
       tensors[`${phase}/${String(i).padStart(6, '0')}/${w.name}`] = w.tensor;
       if (w.name === 'iter') owned.push(w.tensor); // getWeights makes a fresh iteration scalar
     });
+    // Adam/Adamax keep running products beta^t; setWeights recomputes them as pow(beta, t + 1), which differs in
+    // the last float bits from the product. Save them so a resumed run is bit-identical.
+    for (const k of ACC_FIELDS) {
+      const t = (opt as unknown as Record<string, unknown>)[k];
+      if (t instanceof tf.Tensor) tensors[`${phase}#${k}`] = t;
+    }
   }
   return { tensors, owned };
 }
@@ -227,6 +235,11 @@ export async function loadCheckpoint(
     await o.setWeights(named);
     tf.dispose(named.map((n) => n.tensor));
     tf.dispose(prevVars);
+    for (const k of ACC_FIELDS) {
+      const r = opt[`${phase}#${k}`];
+      const v = (o as unknown as Record<string, unknown>)[k];
+      if (r && v instanceof tf.Variable) tf.tidy(() => v.assign(tf.tensor(r.data, r.shape, r.dtype)));
+    }
   }
   return state;
 }

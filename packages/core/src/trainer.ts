@@ -161,6 +161,8 @@ export interface BatchSource {
   seek(position: number): void;
   /** Bad files met so far. */
   badFiles?: number;
+  /** Samples per batch (recorded in checkpoints; default: the model recipe). */
+  readonly batchSize?: number;
 }
 
 export interface TrainerOptions {
@@ -278,7 +280,7 @@ function resumeSettings(model: GanTrainable, o: Required<Pick<TrainerOptions, 'a
  * clear message on bad settings, incompatible resume, too many non-finite steps, or a failed checkpoint write
  * (earlier checkpoints stay intact).
  */
-export async function train(model: GanTrainable, data: BatchSource & { batchSize?: number }, opts: TrainerOptions): Promise<TrainResult> {
+export async function train(model: GanTrainable, data: BatchSource, opts: TrainerOptions): Promise<TrainResult> {
   const d = model.trainDefaults;
   const seed = opts.seed ?? 0;
   const accumulate = opts.accumulate ?? 1;

@@ -252,6 +252,10 @@ export class DataLoader {
     this.nextPos = this._position;
   }
 
+  get batchSize(): number {
+    return this.opts.batchSize;
+  }
+
   /** Samples consumed so far (the loader's whole state). */
   get position(): number {
     return this._position;
