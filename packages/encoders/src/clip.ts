@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { layerNorm } from '@ganzoo/core';
+import type { ResolveOptions } from '@ganzoo/core';
 import { CLIPConfig, CLIP_PRESETS, clipConfigFromHF } from './config';
 import {
   StateDict, checkStateDict, clipConfigFromOpenAI, clipExpectedShapes, clipHFToOpenAI, detectClipLayout, stripPrefix, toVariables,
@@ -31,6 +32,8 @@ export interface CLIPLoadOptions {
   /** Cache folder for hub downloads (core resolveWeights) and transformers.js. */
   cacheDir?: string;
   offline?: boolean;
+  /** download progress for manifest ids (core resolveWeights). */
+  onProgress?: ResolveOptions['onProgress'];
 }
 
 export interface CLIPTextOutput {
@@ -80,7 +83,7 @@ export class CLIP {
    * nested inside a larger checkpoint), or a hub id (through core's resolveWeights).
    */
   static async fromPretrained(idOrDir: string, opts: CLIPLoadOptions = {}): Promise<CLIP> {
-    const loc = await locate(idOrDir, { cacheDir: opts.cacheDir, offline: opts.offline });
+    const loc = await locate(idOrDir, { cacheDir: opts.cacheDir, offline: opts.offline, onProgress: opts.onProgress });
     const sd = readStateDict(loc.weights);
     const dirConfig = loc.dir && fs.existsSync(path.join(loc.dir, 'config.json')) && loc.config?.text_config ? loc.config : null;
     let tokenizer: Tokenizer | null = null;

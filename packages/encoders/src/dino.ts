@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { layerNorm } from '@ganzoo/core';
+import type { ResolveOptions } from '@ganzoo/core';
 import { DINOConfig, DINO_PRESETS, dinoConfigFromHF, dinoConfigFromTimm } from './config';
 import { StateDict, checkStateDict, detectVitLayout, dinoConfigFromTimmWeights, stripPrefix, toVariables, vitExpectedShapes, vitHFToTimm } from './convert';
 import { locate, readStateDict } from './io';
@@ -45,6 +46,8 @@ export interface DINOLoadOptions {
   prefix?: string;
   cacheDir?: string;
   offline?: boolean;
+  /** download progress for manifest ids (core resolveWeights). */
+  onProgress?: ResolveOptions['onProgress'];
 }
 
 function configFromJson(j: any): DINOConfig | null {
@@ -70,7 +73,7 @@ export class DINO {
    * discriminator checkpoint holding `dino.model.model.*`), or a hub id (through core's resolveWeights).
    */
   static async fromPretrained(idOrDir: string, opts: DINOLoadOptions = {}): Promise<DINO> {
-    const loc = await locate(idOrDir, { cacheDir: opts.cacheDir, offline: opts.offline });
+    const loc = await locate(idOrDir, { cacheDir: opts.cacheDir, offline: opts.offline, onProgress: opts.onProgress });
     const sd = readStateDict(loc.weights);
     const cfg = opts.config ?? configFromJson(loc.config) ?? undefined;
     return DINO.fromStateDict(sd, { ...opts, config: cfg });

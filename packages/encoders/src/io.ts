@@ -27,17 +27,13 @@ export interface Located {
   config: any | null;
 }
 
-/** A local directory or weights file, or a hub id resolved through core's resolveWeights when it exists. */
-export async function locate(idOrPath: string, opts: { cacheDir?: string; offline?: boolean } = {}): Promise<Located> {
+/** A local directory or weights file, or a manifest id resolved (downloaded, verified, cached) by core's resolveWeights. */
+export async function locate(idOrPath: string, opts: { cacheDir?: string; offline?: boolean; onProgress?: core.ResolveOptions['onProgress'] } = {}): Promise<Located> {
   let p = idOrPath;
   if (!fs.existsSync(p)) {
-    const resolve = (core as Record<string, any>).resolveWeights;
-    if (typeof resolve !== 'function') {
-      throw new Error(`'${idOrPath}' is not a local file or directory, and hub ids need core's resolveWeights (not available); pass a directory`);
-    }
-    const r = await resolve(idOrPath, opts);
-    p = typeof r === 'string' ? r : r?.dir ?? r?.path ?? r?.file;
-    if (typeof p !== 'string' || !fs.existsSync(p)) throw new Error(`resolveWeights('${idOrPath}') gave no local path`);
+    // a manifest id (e.g. 'openai/clip-vit-base-patch32'): downloaded / verified / cached by core
+    const r = await core.resolveWeights(idOrPath, { cacheDir: opts.cacheDir, offline: opts.offline, onProgress: opts.onProgress });
+    p = r.dir;
   }
   if (fs.statSync(p).isDirectory()) {
     const dir = p;

@@ -2,6 +2,8 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { nchwToNhwc, parityFixture, readFixture, relativeError } from '@ganzoo/core';
+// core's backend module (not re-exported by core's index at the time of writing)
+import { initBackend } from '../../core/src/backend';
 import { CLIP } from '../src';
 
 const TOL = 1e-4;
@@ -48,7 +50,7 @@ async function checkAll(clip: CLIP, label: string): Promise<void> {
 
 d('CLIP parity (clip-hf)', () => {
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ backend: process.env.GANZOO_TEST_BACKEND ?? 'wasm', threads: 1, log: false });
   });
 
   test('Hugging Face CLIPModel layout matches the official forward', async () => {

@@ -2,6 +2,8 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { nchwToNhwc, parityFixture, readFixture, relativeError } from '@ganzoo/core';
+// core's backend module (not re-exported by core's index at the time of writing)
+import { initBackend } from '../../core/src/backend';
 import { DINO, addReadout, resizeImages } from '../src';
 
 const TOL = 1e-4;
@@ -12,7 +14,7 @@ d('DINO parity (StyleGAN-T wrapper, timm names)', () => {
   let dino: DINO;
   let io: ReturnType<typeof readFixture>['io'];
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ backend: process.env.GANZOO_TEST_BACKEND ?? 'wasm', threads: 1, log: false });
     dino = await DINO.fromPretrained(path.join(dir!, 'model'));
     io = readFixture(dir!).io;
   });
