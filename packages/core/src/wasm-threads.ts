@@ -41,25 +41,30 @@ function tempFile(text: string): string {
   return f;
 }
 
-/** worker_threads.Worker that never keeps the process alive and loads recorded blobs from temp files. */
-class UnrefWorker extends wt.Worker {
-  constructor(filename: string | URL, options?: wt.WorkerOptions) {
-    super(filename, options);
-    this.unref();
+/**
+ * A worker_threads.Worker factory (used with `new`) whose workers never keep the process alive and load recorded
+ * blobs from temp files. Plain functions returning the native object, not `class extends`: the native classes
+ * cannot be subclassed by ES5-transpiled code (ts-node without a tsconfig target).
+ */
+function makeUnrefWorker(NativeWorker: typeof wt.Worker): typeof wt.Worker {
+  function UnrefWorker(filename: string | URL, options?: wt.WorkerOptions): wt.Worker {
+    const w = new NativeWorker(filename, options);
+    w.unref();
+    // Emscripten re-refs running pthreads; that would keep node/jest alive after the last test.
+    w.ref = () => undefined;
+    const post = w.postMessage.bind(w);
+    w.postMessage = (msg: any, transfer?: readonly any[]) => {
+      const blob = msg && msg.cmd === 'load' ? (msg.urlOrBlob as RecordedBlob | undefined) : undefined;
+      if (blob && typeof blob === 'object' && blob.__ganzooText !== undefined) {
+        blob.__ganzooFile ??= tempFile(PRELUDE + blob.__ganzooText);
+        msg = { ...msg, urlOrBlob: blob.__ganzooFile };
+      }
+      post(msg, transfer as any);
+    };
+    return w;
   }
-
-  ref(): void {
-    /* Emscripten re-refs running pthreads; that would keep node/jest alive after the last test. */
-  }
-
-  postMessage(msg: any, transfer?: readonly any[]): void {
-    const blob = msg && msg.cmd === 'load' ? (msg.urlOrBlob as RecordedBlob | undefined) : undefined;
-    if (blob && typeof blob === 'object' && blob.__ganzooText !== undefined) {
-      blob.__ganzooFile ??= tempFile(PRELUDE + blob.__ganzooText);
-      msg = { ...msg, urlOrBlob: blob.__ganzooFile };
-    }
-    super.postMessage(msg, transfer as any);
-  }
+  UnrefWorker.prototype = NativeWorker.prototype;
+  return UnrefWorker as unknown as typeof wt.Worker;
 }
 
 /**
@@ -76,20 +81,20 @@ export async function withWasmThreadShim<T>(init: () => Promise<T>): Promise<T> 
     Worker: wt.Worker,
   };
   const NativeBlob = saved.Blob as typeof Blob;
-  class RecBlob extends NativeBlob {
-    __ganzooText?: string;
-    constructor(parts?: any[], opts?: BlobPropertyBag) {
-      super(parts, opts);
-      if (parts && parts.every((p) => typeof p === 'string')) this.__ganzooText = parts.join('');
-    }
+  // Records the text of string-only Blobs (the two scripts Emscripten wraps); used with `new`.
+  function RecBlob(parts?: any[], opts?: BlobPropertyBag): Blob {
+    const b = new NativeBlob(parts, opts) as RecordedBlob;
+    if (parts && parts.every((p) => typeof p === 'string')) b.__ganzooText = parts.join('');
+    return b;
   }
+  RecBlob.prototype = NativeBlob.prototype;
   g.Blob = RecBlob;
   URL.createObjectURL = (obj: any) => (obj && obj.__ganzooText !== undefined ? tempFile(obj.__ganzooText) : saved.createObjectURL(obj));
   (os as any).cpus = () => {
     const c = saved.cpus.call(os);
     return c.concat(c);
   };
-  (wt as any).Worker = UnrefWorker;
+  (wt as any).Worker = makeUnrefWorker(saved.Worker);
   try {
     return await init();
   } finally {

@@ -64,6 +64,13 @@ export const KERNELS_FOR_BACKEND: Record<string, string[]> = {
 };
 
 const done = new Set<string>();
+const ours = new WeakSet<tf.KernelFunc>();
+
+/** Whether `kernelName` on `backendName` is currently served by one of the composed kernels here. */
+export function isComposedKernel(kernelName: string, backendName: string): boolean {
+  const k = tf.getKernel(kernelName, backendName);
+  return k != null && ours.has(k.kernelFunc);
+}
 
 function kernelFunc(name: string): tf.KernelFunc {
   if (name === 'Einsum') {
@@ -89,7 +96,9 @@ export function registerTrainingKernels(backendName: string): string[] {
   if (done.has(backendName)) return names;
   for (const name of names) {
     if (tf.getKernel(name, backendName) != null) tf.unregisterKernel(name, backendName);
-    tf.registerKernel({ kernelName: name, backendName, kernelFunc: kernelFunc(name) });
+    const fn = kernelFunc(name);
+    ours.add(fn);
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn });
   }
   done.add(backendName);
   return names;
