@@ -10,7 +10,6 @@ import { Command, CommanderError, Option } from 'commander';
 import * as core from '@ganzoo/core';
 import { CliError, EXIT } from './errors';
 import { FAMILIES, loadPackage, resolveModelRef, type LoadedGenerator } from './models';
-import { byteProgress, stepProgress } from './progress';
 import { writeLabelledGrid } from './grid';
 
 export { EXIT, CliError } from './errors';
@@ -161,10 +160,10 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .addOption(new Option('--classes <kind>', 'what a class is').choices(['colour-shape', 'shape']).default('colour-shape'))
     .action(async (o) => {
       const t0 = Date.now();
-      const bar = stepProgress('make-shapes', o.n, 0, { every: 1000 });
+      const bar = core.createProgress({ total: o.n, label: 'make-shapes', unit: 'images', everySteps: 1000 });
       const r = await core.makeShapes({ out: o.out, n: o.n, size: o.size, seed: o.seed, classing: o.classes,
-        onProgress: (done) => bar.update(done, {}) });
-      bar.stop();
+        onProgress: (done) => bar.update(done) });
+      bar.done();
       note(`wrote ${r.files} images in ${r.classes.length} classes to ${path.resolve(o.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       out(path.resolve(o.out));
     });
@@ -231,29 +230,30 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         const lr = o.lr as number | undefined;
         note(`finetune ${model.modelId} (${backend}) on ${ds.items.length} images${ds.hasLabels ? ` in ${ds.classes.length} classes` : ''}, ` +
           `${model.resolution}px, batch ${o.batch ?? model.trainDefaults.batchSize}x${o.accumulate}, ${o.steps} steps -> ${path.resolve(o.out)}`);
-        const first = { v: -1 };
-        const bar = stepProgress('finetune', o.steps, 0);
+        const bar = core.createProgress({ total: o.steps, label: 'finetune', unit: 'steps', everySteps: 10 });
         let result: core.TrainResult;
         try {
-          result = await core.train(model, Object.assign(loader, { batchSize: o.batch ?? model.trainDefaults.batchSize }), {
+          result = await core.train(model, loader, {
             outDir: o.out, steps: o.steps, seed: o.seed, accumulate: o.accumulate, dStepsPerG: o.dSteps,
             lrG: o.lrG ?? lr, lrD: o.lrD ?? lr, resume: o.resume, sampleEvery: o.sampleEvery, checkpointEvery: o.checkpointEvery,
             keepCheckpoints: o.keep, maxNonFinite: o.maxNonfinite,
             sampleCond: model.conditioning === 'text' ? { captions: ds.items.slice(0, 16).map((it) => it.caption ?? '') } : undefined,
             shouldStop: () => stopRequested,
             onStep: (r) => {
-              if (first.v < 0) first.v = r.step - 1;
-              bar.update(r.step, { losses: r.losses });
+              const f: core.ProgressFields = {};
+              for (const [k, v] of Object.entries(r.losses)) if (k.endsWith('/loss')) f[k.slice(0, -5)] = +v.toPrecision(4);
+              if (r.skipped) f.skipped = r.skipped;
+              bar.update(r.step, f);
             },
             onEvent: (m) => {
-              if (!m.startsWith('samples')) bar.log(m);
+              if (!m.startsWith('samples')) note(m);
             },
           });
         } catch (e) {
           const msg = (e as Error).message;
           throw new CliError(msg, /^cannot resume|resume path not found|no checkpoint to resume|must be/.test(msg) ? EXIT.USAGE : EXIT.FAILURE);
         } finally {
-          bar.stop();
+          bar.done();
         }
         if (model.exportGenerator && !result.stopped) {
           const dir = o.export ?? path.join(o.out, 'final');
@@ -336,20 +336,14 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .argument('<id>', 'weights id from weights-manifest.json, e.g. biggan-deep-128')
     .option('--cache-dir <dir>', 'cache folder (default ~/.cache/ganzoo or GANZOO_CACHE)')
     .action(async (id: string, o) => {
-      const resolve = (core as unknown as { resolveWeights?: (id: string, o: object) => Promise<unknown> }).resolveWeights;
-      if (typeof resolve !== 'function') throw new CliError('download is not available: @ganzoo/core has no resolveWeights() in this build', EXIT.UNAVAILABLE);
-      const bar = byteProgress(`download ${id}`);
-      let r: unknown;
+      let r: core.ResolvedWeights;
       try {
-        r = await resolve(id, { cacheDir: o.cacheDir, onProgress: (done: number, total?: number) => bar.update(done, total) });
+        r = await core.resolveWeights(id, { cacheDir: o.cacheDir, onProgress: core.progressCallback() });
       } catch (e) {
         const msg = (e as Error).message;
-        throw new CliError(`download ${id} failed: ${msg}`, /unknown|not in the manifest/i.test(msg) ? EXIT.USAGE : EXIT.UNAVAILABLE);
-      } finally {
-        bar.stop();
+        throw new CliError(`download ${id} failed: ${msg}`, /unknown|not in the manifest|expected one of/i.test(msg) ? EXIT.USAGE : EXIT.UNAVAILABLE);
       }
-      const p = typeof r === 'string' ? r : (r as { path?: string; dir?: string })?.path ?? (r as { dir?: string })?.dir ?? JSON.stringify(r);
-      out(p);
+      out(r.dir);
     });
 
   program.command('info')
@@ -379,6 +373,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       const source: core.BatchSource = (() => {
         let pos = 0;
         return {
+          batchSize: B,
           get position() { return pos; },
           seek(p: number) { pos = p; },
           async next() {
@@ -396,7 +391,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       try {
         const before = tf.memory().numTensors;
         const times: number[] = [];
-        await core.train(model, Object.assign(source, { batchSize: B }), { outDir: tmp, steps: o.steps + 1, sampleEvery: 0, checkpointEvery: 0,
+        await core.train(model, source, { outDir: tmp, steps: o.steps + 1, sampleEvery: 0, checkpointEvery: 0,
           onStep: (r) => times.push(r.dt) });
         const steady = times.slice(1);
         const stepS = steady.reduce((a, b) => a + b, 0) / steady.length;

@@ -39,11 +39,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import sharp from 'sharp';
 import { assertCompatible, listCheckpoints, loadCheckpoint, readCheckpointState, saveCheckpoint } from './checkpoint';
 import { mixSeed } from './data/seed';
 import { disposeBatch } from './data/dataset';
-import { writeFileAtomic } from './io/safetensors';
+import { saveGrid } from './images';
 
 /** One batch as the model sees it. */
 export interface TrainBatch {
@@ -234,35 +233,6 @@ export interface TrainResult {
   lastSamples?: string;
 }
 
-/** Write an NHWC [-1, 1] batch as a PNG grid (`cols` per row, 2-px white gutter). */
-export async function writeImageGridPng(file: string, images: tf.Tensor4D, cols?: number): Promise<void> {
-  const [n, h, w] = images.shape;
-  const c = cols ?? Math.ceil(Math.sqrt(n));
-  const rows = Math.ceil(n / c);
-  const pad = 2;
-  const W = c * w + (c + 1) * pad;
-  const H = rows * h + (rows + 1) * pad;
-  const u8 = tf.tidy(() => images.add(1).mul(127.5).round().clipByValue(0, 255).cast('int32'));
-  const px = await u8.data();
-  u8.dispose();
-  const out = new Uint8Array(W * H * 3).fill(255);
-  for (let i = 0; i < n; i++) {
-    const oy = pad + Math.floor(i / c) * (h + pad);
-    const ox = pad + (i % c) * (w + pad);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const s = ((i * h + y) * w + x) * 3;
-        const d = ((oy + y) * W + ox + x) * 3;
-        out[d] = px[s];
-        out[d + 1] = px[s + 1];
-        out[d + 2] = px[s + 2];
-      }
-    }
-  }
-  const png = await sharp(out, { raw: { width: W, height: H, channels: 3 } }).png().toBuffer();
-  writeFileAtomic(file, png);
-}
-
 const PHASE_CODE: Record<Phase, number> = { D: 1, G: 2 };
 
 /** The per-call seed: a pure function of the run seed and the position in the run. */
@@ -366,8 +336,8 @@ export async function train(model: GanTrainable, data: BatchSource, opts: Traine
       const file = path.join(sampleDir, `step-${String(s).padStart(8, '0')}.png`);
       const imgs = model.sample(sampleSeeds, sampleCond);
       try {
-        await writeImageGridPng(file, imgs, model.conditioning === 'class' && model.numClasses
-          ? Math.min(model.numClasses, sampleSeeds.length) : undefined);
+        await saveGrid(file, imgs, { gutter: 2, border: true, cols: model.conditioning === 'class' && model.numClasses
+          ? Math.min(model.numClasses, sampleSeeds.length) : undefined });
       } finally {
         imgs.dispose();
       }
