@@ -133,6 +133,23 @@ describe('resolveWeights over a real HTTP server on 127.0.0.1', () => {
     expect(hits).toEqual([]);
   });
 
+  test('onProgress: true reports through the standard reporter (plain lines when not a TTY)', async () => {
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((c: unknown) => (written.push(String(c)), true));
+    const prevCI = process.env.CI;
+    process.env.CI = '1';
+    try {
+      await resolveWeights('test-model', { manifest: manifest([{ name: 'model.bin', url: `${base}/files/model.bin` }]), cacheDir, onProgress: true });
+    } finally {
+      spy.mockRestore();
+      if (prevCI === undefined) delete process.env.CI;
+      else process.env.CI = prevCI;
+    }
+    const lines = written.join('').split('\n').filter((l) => l.startsWith('[model.bin]'));
+    expect(lines[0]).toMatch(/^\[model\.bin\] 0 B\/3\.15 MB \(0\.0%\)/);
+    expect(lines[lines.length - 1]).toMatch(/^\[model\.bin\] 3\.15 MB\/3\.15 MB \(100\.0%\) \| done in /);
+  });
+
   test('follows redirects', async () => {
     const m = manifest([{ name: 'model.bin', url: `${base}/redirect/model.bin`, sha256: sha(BIG) }]);
     const r = await resolveWeights('test-model', { manifest: m, cacheDir });

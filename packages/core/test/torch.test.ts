@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { flattenStateDict, readTorchCheckpoint, stripKeyPrefix, isRawTensor } from '../src/io/torch';
+import { flattenStateDict, readTorchCheckpoint, stripKeyPrefix, isRawTensor, torchFindClass } from '../src/io/torch';
 import { unpickle } from '../src/io/pickle';
 import { ZipReader } from '../src/io/zip';
 import { bufferSource } from '../src/io/pickle';
@@ -335,4 +335,30 @@ describe('corrupt files give clear errors', () => {
     expect(isRawTensor({ shape: [1], data: new Float32Array(1), sourceDtype: 'F32', dtype: 'float32' })).toBe(true);
     expect(isRawTensor({ shape: [1] })).toBe(false);
   });
+});
+
+describe('plain pickles of every protocol (made by Python)', () => {
+  const plain = JSON.parse(fs.readFileSync(path.join(FIX, 'plain-pickles.json'), 'utf8')) as { expected: Record<string, unknown>; pickles: Record<string, string> };
+  for (const [proto, b64] of Object.entries(plain.pickles)) {
+    test(`protocol ${proto}`, () => {
+      const v = unpickle(Buffer.from(b64, 'base64'), { findClass: torchFindClass }).value as Record<string, any>;
+      const norm = (x: unknown): unknown =>
+        typeof x === 'bigint'
+          ? x.toString()
+          : x instanceof Uint8Array
+            ? Array.from(x)
+            : x instanceof Set
+              ? [...x].sort()
+              : Array.isArray(x)
+                ? x.map(norm)
+                : x && typeof x === 'object'
+                  ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, norm(y)]))
+                  : x;
+      expect(norm(v)).toEqual(plain.expected);
+      expect(Object.keys(v)).toEqual(Object.keys(plain.expected)); // insertion order kept
+      expect(v.shared[0]).toBe(v.shared[1]); // memo: one object referenced twice
+      expect(Object.isFrozen(v.tuple3)).toBe(true);
+      expect(Object.isFrozen(v.list)).toBe(false);
+    });
+  }
 });

@@ -10,13 +10,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { OnProgress } from '../progress';
+import { OnProgress, progressCallback } from '../progress';
 import { weightsCacheDir, entryCacheDir, readHashRecord, removeHashRecord, sha256File, urlCacheDir, writeHashRecord } from './cache';
 import { downloadFile } from './download';
 import { findEntry, loadManifest, Manifest, ManifestEntry, ManifestFile, validateManifest } from './manifest';
 
 export interface ResolveOptions {
-  onProgress?: OnProgress;
+  /** Download progress: a callback, or `true` for the standard reporter (bar on a TTY, plain lines otherwise). */
+  onProgress?: OnProgress | boolean;
   /** Cache root (default GANZOO_CACHE or ~/.cache/ganzoo). */
   cacheDir?: string;
   /** Use the cache only (default: GANZOO_OFFLINE=1). */
@@ -101,7 +102,7 @@ async function fetchOne(
   for (const url of urls) {
     try {
       const r = await downloadFile(url, dest, {
-        onProgress: opts.onProgress,
+        onProgress: opts.onProgress as OnProgress | undefined,
         label: f.name,
         sha256: f.sha256,
         size: f.size,
@@ -127,6 +128,8 @@ export async function resolveWeights(idOrPathOrUrl: string, opts: ResolveOptions
     throw new Error(`resolveWeights: expected a manifest id, a local path or an http(s) URL, found ${JSON.stringify(idOrPathOrUrl)}`);
   }
   const spec = idOrPathOrUrl.trim();
+  if (opts.onProgress === true) opts = { ...opts, onProgress: progressCallback() };
+  else if (opts.onProgress === false) opts = { ...opts, onProgress: undefined };
   const cacheDir = path.resolve(expandHome(opts.cacheDir ?? weightsCacheDir()));
 
   // 1. URLs

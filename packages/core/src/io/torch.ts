@@ -110,8 +110,8 @@ function toDict(pairs: unknown): PyDict {
   return d;
 }
 
-/** The globals a checkpoint may name. Everything else is refused. */
-function findClass(module: string, name: string): PyGlobal | undefined {
+/** The globals a checkpoint may name (the unpickler's allow-list). Everything else is refused. */
+export function torchFindClass(module: string, name: string): PyGlobal | undefined {
   const g = `${module}.${name}`;
   if (module === 'torch' && name in STORAGE_TYPES) return { pyGlobal: g, value: { storageType: STORAGE_TYPES[name] } };
   if ((module === 'torch.storage' || module === 'torch') && name === 'UntypedStorage') return { pyGlobal: g, value: { storageType: 'U8' } };
@@ -219,33 +219,15 @@ function gather<T extends Float32Array | Int32Array | Uint8Array | Float64Array>
 }
 
 class StorageBank {
-  private readonly bytes = new Map<string, Uint8Array>();
+  // Decoded storages, per (key, dtype). Raw bytes are not kept: a storage is read once per dtype it is viewed as.
   private readonly decoded = new Map<string, ReturnType<typeof decodeTensorBytes>>();
   constructor(private readonly loadBytes: (s: StorageRef) => Uint8Array) {}
-
-  private rootBytes(s: StorageRef): Uint8Array {
-    let b = this.bytes.get(s.key);
-    if (!b) {
-      b = this.loadBytes(s);
-      this.bytes.set(s.key, b);
-    }
-    return b;
-  }
 
   tensor(t: PendingTensor): RawTensor {
     const s = t.storage;
     const root = s.root ?? s;
-    let bytes = this.rootBytes(root);
-    const rootBytes = root.numel * ELEMENT_BYTES[root.dtype];
-    if (bytes.byteLength > rootBytes) bytes = bytes.subarray(0, rootBytes);
-    if (s.root) {
-      const start = (s.rootOffset ?? 0) * ELEMENT_BYTES[root.dtype];
-      const len = s.numel * ELEMENT_BYTES[s.dtype];
-      if (start + len > bytes.byteLength) throw new Error(`storage view '${s.key}' (${len} bytes at ${start}) exceeds its root storage '${root.key}' (${bytes.byteLength} bytes)`);
-      bytes = bytes.subarray(start, start + len);
-    }
     const es = ELEMENT_BYTES[t.dtype];
-    const storageNumel = Math.floor(bytes.byteLength / es);
+    const storageNumel = Math.floor((s.numel * ELEMENT_BYTES[s.dtype]) / es);
     const numel = t.size.reduce((a, b) => a * b, 1);
     if (numel > 0) {
       let last = t.offset;
@@ -260,6 +242,15 @@ class StorageBank {
     const cacheKey = `${s.key}|${t.dtype}`;
     let dec = this.decoded.get(cacheKey);
     if (!dec) {
+      let bytes = this.loadBytes(root);
+      const rootBytes = root.numel * ELEMENT_BYTES[root.dtype];
+      if (bytes.byteLength > rootBytes) bytes = bytes.subarray(0, rootBytes);
+      if (s.root) {
+        const start = (s.rootOffset ?? 0) * ELEMENT_BYTES[root.dtype];
+        const len = s.numel * ELEMENT_BYTES[s.dtype];
+        if (start + len > bytes.byteLength) throw new Error(`storage view '${s.key}' (${len} bytes at ${start}) exceeds its root storage '${root.key}' (${bytes.byteLength} bytes)`);
+        bytes = bytes.subarray(start, start + len);
+      }
       try {
         dec = decodeTensorBytes(t.dtype, bytes.subarray(0, storageNumel * es), storageNumel);
       } catch (e) {
@@ -333,7 +324,7 @@ function readZip(src: ByteSource, what: string): unknown {
   }
   const value = unpickle(windowedSource(bufferSource(zip.read(pkl))), {
     what: `${what} ${pkl}`,
-    findClass,
+    findClass: torchFindClass,
     persistentLoad: (pid) => storageFromPid(pid, false),
   }).value;
   const bank = new StorageBank((s) => {
@@ -377,7 +368,7 @@ function readLegacy(src: ByteSource, what: string): unknown {
     win,
     {
       what: `${what} (object pickle)`,
-      findClass,
+      findClass: torchFindClass,
       persistentLoad: (pid) => {
         const s = storageFromPid(pid, true);
         const view = (pid as unknown[])[5];
