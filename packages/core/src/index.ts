@@ -28,3 +28,6 @@ export * from './io/resolve';
 export * from './io/download';
 export { weightsCacheDir, sha256File } from './io/cache';
 export * from './images';
+export * from './backend';
+export * from './rng';
+export * as kernels from './kernels';

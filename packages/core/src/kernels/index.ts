@@ -1,0 +1,8 @@
+// Composed training kernels and higher-order gradients (registered by initBackend; exported for tests and benches).
+export { registerTrainingKernels, isComposedKernel, KERNELS_FOR_BACKEND } from './register';
+export { registerHigherOrderGradients } from './gradients';
+export {
+  conv2dBackpropInput, conv2dBackpropFilter, conv2dBackpropFilterByConv, conv2dBackpropFilterByTaps,
+  depthwiseConv2dBackpropInput, depthwiseConv2dBackpropFilter,
+} from './conv';
+export { unsortedSegmentSum, einsum, resizeGrad, maxPoolGrad } from './misc';
