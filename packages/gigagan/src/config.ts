@@ -310,12 +310,13 @@ export function fromLucidrainsKwargs(json: any): GigaGANConfig {
     throw new Error(`GigaGAN config.json: expected an object with "G" and "D" constructor kwargs, found keys ${JSON.stringify(Object.keys(json ?? {}))}`);
   }
   const c = camelize(json);
-  const known = new Set(['G', 'D', 'upsampler', 'visionAided', 'clip', 'tupleKwargs', 'Note', 'note', 'format']);
+  const known = new Set(['G', 'D', 'upsampler', 'visionAided', 'clip', 'tupleKwargs', 'Note', 'note', 'format', 'imageRange']);
   const unknownTop = Object.keys(c).filter((k) => !known.has(k) && !k.startsWith('_'));
   if (unknownTop.length) throw new Error(`GigaGAN config.json: unexpected top-level keys ${JSON.stringify(unknownTop)}`);
-  for (const k of ['styleNetworkDim', 'textDim'] as const) {
-    if (c.G[k] != null && k === 'styleNetworkDim') throw new Error('GigaGAN config: G.style_network_dim without a StyleNetwork is not supported; pass style_network');
+  if (c.G.styleNetworkDim != null || c.upsampler?.styleNetworkDim != null) {
+    throw new Error('GigaGAN config: style_network_dim (an externally given StyleNetwork) is not supported; pass style_network');
   }
+  if (c.G.styleNetwork == null) throw new Error('GigaGAN config: G.style_network is required (a dict of StyleNetwork kwargs)');
   const clip: ClipConfig = {
     dimLatent: c.clip?.dimLatent ?? DEFAULT_CLIP.dimLatent,
     dimImageLatent: c.clip?.dimImageLatent ?? DEFAULT_CLIP.dimImageLatent,

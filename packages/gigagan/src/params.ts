@@ -122,7 +122,9 @@ export function createParams(spec: Spec, seed: number): Params {
   const rng = new SeededRandom(seed);
   const p: Params = {};
   for (const e of spec.entries) {
-    p[e.name] = tf.variable(tf.tensor(initValues(e, rng), e.shape, 'float32'), !e.buffer, undefined, 'float32');
+    const t = tf.tensor(initValues(e, rng), e.shape, 'float32');
+    p[e.name] = tf.variable(t, !e.buffer, undefined, 'float32');
+    t.dispose();
   }
   return p;
 }
