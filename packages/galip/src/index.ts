@@ -8,3 +8,4 @@ export * from './discriminator';
 export * from './loss';
 export * from './convert';
 export * from './model';
+export * from './train';
