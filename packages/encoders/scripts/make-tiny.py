@@ -210,7 +210,8 @@ def block_params(prefix, w, mlp, sd, names):
 
 def run_block(x, sd, prefix, names, heads, eps, act, mask=None):
     g = lambda r, p: sd[f'{prefix}.{names[r]}.{p}']
-    B, L, W = x.shape
+    B, L = x.shape[0], x.shape[1]
+    W = int(x.shape[-1])
     h = F.layer_norm(x, (W,), g('ln1', 'weight'), g('ln1', 'bias'), eps)
     q = F.linear(h, g('q', 'weight'), g('q', 'bias')).view(B, L, heads, -1).transpose(1, 2)
     k = F.linear(h, g('k', 'weight'), g('k', 'bias')).view(B, L, heads, -1).transpose(1, 2)
@@ -291,7 +292,7 @@ def clip_text(sd, T, ids):
     for i in range(T['layers']):
         x = run_block(x, sd, f'text_model.encoder.layers.{i}', CLIP_NAMES, T['heads'], 1e-5, 'quick_gelu', mask)
     x = F.layer_norm(x, (T['width'],), sd['text_model.final_layer_norm.weight'], sd['text_model.final_layer_norm.bias'], 1e-5)
-    pooled = x[torch.arange(x.shape[0]), (ids == EOT).int().argmax(-1)]
+    pooled = x[torch.arange(x.shape[0]), (ids == EOT).int().argmax(-1)]  # int32 argmax (ONNX Runtime has no int64 ArgMax)
     return x, pooled, pooled @ sd['text_projection.weight'].T
 
 
@@ -309,8 +310,35 @@ def clip_vision(sd, V, px):
     return x, pooled, pooled @ sd['visual_projection.weight'].T, hidden
 
 
+class TextTower(torch.nn.Module):
+    """The tiny text tower as an nn.Module for torch.onnx.export (inputs input_ids, attention_mask (unused: the causal
+    mask makes padding irrelevant for the EOT token); outputs text_embeds, last_hidden_state)."""
+
+    def __init__(self, sd, T):
+        super().__init__()
+        self.T = T
+        self.names = sorted(k for k in sd if k.startswith('text_model.') or k == 'text_projection.weight')
+        for i, k in enumerate(self.names):
+            self.register_buffer(f'p{i}', sd[k].clone())
+
+    def forward(self, input_ids, attention_mask):
+        sd = {k: getattr(self, f'p{i}') for i, k in enumerate(self.names)}
+        last, _, embeds = clip_text(sd, self.T, input_ids)
+        return embeds, last
+
+
+def export_text_onnx(sd, T, out_dir, ids):
+    os.makedirs(os.path.join(out_dir, 'onnx'), exist_ok=True)
+    m = TextTower(sd, T).eval()
+    mask = (ids != 0).long()
+    torch.onnx.export(m, (ids, mask), os.path.join(out_dir, 'onnx', 'text_model.onnx'), opset_version=14,
+                      input_names=['input_ids', 'attention_mask'], output_names=['text_embeds', 'last_hidden_state'],
+                      dynamic_axes={'input_ids': {0: 'batch'}, 'attention_mask': {0: 'batch'},
+                                    'text_embeds': {0: 'batch'}, 'last_hidden_state': {0: 'batch'}})
+
+
 def make_dino(out_dir):
-    C = dict(image=32, patch=8, width=32, heads=2, layers=4, eps=1e-6)
+    C = dict(image=32, patch=8, width=32, heads=2, layers=3, eps=1e-6)
     sd = {}
     grid = C['image'] // C['patch']
     sd['embeddings.cls_token'] = rnd(1, 1, C['width'], scale=0.5)
@@ -377,7 +405,8 @@ def main():
     with torch.no_grad():
         last, pooled, embeds = clip_text(clip_sd, T, ids)
         ref['clip/output.text_embeds'] = embeds
-        ref['clip/act.text_last_hidden_state'] = last
+        export_text_onnx(clip_sd, T, os.path.join(OUT, 'tiny-clip'), ids)
+        ref['clip/act.text_last_hidden_state_first8'] = last[:, :8].contiguous()  # (file size) the first 8 positions
         px = torch.randn(2, 3, V['image'], V['image'])
         ref['clip/input.pixel_values'] = px
         vlast, vpooled, vembeds, vhidden = clip_vision(clip_sd, V, px)
@@ -420,9 +449,6 @@ def main():
         ref['dino/input.pixel_values_48x40'] = px48
         ref['dino/output.pooled_48x40_official'] = dino_forward(dino_sd, C, px48, dino_pos_official)[1]
         ref['dino/output.pooled_48x40_hf'] = dino_forward(dino_sd, C, px48, dino_pos_hf)[1]
-        px56 = torch.randn(1, 3, 56, 56)
-        ref['dino/input.pixel_values_56'] = px56
-        ref['dino/output.pooled_56_official'] = dino_forward(dino_sd, C, px56, dino_pos_official)[1]
 
     # CLIP losses with the official formulas
     x = torch.randn(4, E)

@@ -16,6 +16,7 @@ import {
 import { locate, readStateDict } from './io';
 import { ImageProcessorConfig, ImageInput, preprocessImages, readImageProcessorConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from './preprocess';
 import { Tokenizer, TokenizeOptions, loadTokenizer } from './tokenizer';
+import { CLIPTextOnnx, hasOnnxTextModel } from './onnx';
 import { BlockParams, OPENAI_BLOCK, ParamMap, blockParams, causalMask, linear, transformerBlock } from './vit';
 
 export interface CLIPLoadOptions {
@@ -67,6 +68,9 @@ export class CLIP {
   readonly hasVision: boolean;
   tokenizer: Tokenizer | null;
   imageProcessor: ImageProcessorConfig;
+  /** the folder the model was loaded from (tokenizer, ONNX export), if any. */
+  dir: string | null = null;
+  private onnxText: Promise<CLIPTextOnnx> | null = null;
 
   constructor(config: CLIPConfig, params: ParamMap, opts: { tokenizer?: Tokenizer | null; imageProcessor?: ImageProcessorConfig } = {}) {
     this.config = config;
@@ -99,6 +103,7 @@ export class CLIP {
     }
     const model = CLIP.fromStateDict(sd, { ...opts, config: opts.config ?? (dirConfig ? clipConfigFromHF(dirConfig) : undefined) });
     model.tokenizer = tokenizer;
+    model.dir = loc.dir;
     if (imageProcessor || opts.imageProcessor) model.imageProcessor = { ...(imageProcessor ?? model.imageProcessor), ...opts.imageProcessor };
     return model;
   }
@@ -183,6 +188,17 @@ export class CLIP {
     const out = this.textForward(ids);
     tf.dispose([out.lastHiddenState, out.pooled, out.eotIndex]);
     return out.embeds;
+  }
+
+  /**
+   * Frozen text embeddings for inference: through transformers.js + ONNX Runtime when the model folder holds
+   * onnx/text_model.onnx, else the tfjs tower (same numbers either way; no gradients through the ONNX path).
+   */
+  async encodeTextFrozen(ids: tf.Tensor2D, opts: { cacheDir?: string } = {}): Promise<tf.Tensor2D> {
+    this.checkIds(ids);
+    if (!hasOnnxTextModel(this.dir)) return this.encodeText(ids);
+    if (!this.onnxText) this.onnxText = CLIPTextOnnx.fromPretrained(this.dir!, opts);
+    return (await this.onnxText).encodeText(ids);
   }
 
   /** Text token features: the ln_final output [B, L, W]. */
@@ -321,6 +337,10 @@ export class CLIP {
 
   dispose(): void {
     this.params.dispose();
+    if (this.onnxText) {
+      this.onnxText.then((m) => m.dispose()).catch(() => undefined);
+      this.onnxText = null;
+    }
   }
 }
 

@@ -8,3 +8,4 @@ export * from './preprocess';
 export * from './tokenizer';
 export * from './clip';
 export * from './dino';
+export * from './onnx';

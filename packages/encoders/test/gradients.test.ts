@@ -61,7 +61,7 @@ describe.each(['cpu', 'wasm'])('gradients w.r.t. the image on %s', (backend) => 
     const before = tf.memory().numTensors;
     const g = tf.grad((x: tf.Tensor) =>
       tf.tidy(() => {
-        const out = dino.forward(dino.normalize(tf.div(tf.add(x, 1), 2) as tf.Tensor4D), { hooks: [1, 3, 'embed'] });
+        const out = dino.forward(dino.normalize(tf.div(tf.add(x, 1), 2) as tf.Tensor4D), { hooks: [1, 2, 'embed'] });
         return tf.addN([tf.sum(out.pooled), ...out.hidden.map((h) => tf.sum(tf.square(addReadout(h))))]);
       }),
     )(img);

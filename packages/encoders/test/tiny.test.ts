@@ -52,7 +52,7 @@ describe('tiny CLIP (HF layout, transformers.js tokenizer)', () => {
     const before = tf.memory().numTensors;
     const out = clip.textForward(ids);
     expect(relativeError(out.embeds, io['clip/output.text_embeds'])).toBeLessThan(TOL);
-    expect(relativeError(out.lastHiddenState, io['clip/act.text_last_hidden_state'])).toBeLessThan(TOL);
+    expect(tf.tidy(() => relativeError(tf.slice(out.lastHiddenState, [0, 0, 0], [-1, 8, -1]), io['clip/act.text_last_hidden_state_first8']))).toBeLessThan(TOL);
     tf.dispose([out.embeds, out.lastHiddenState, out.pooled, out.eotIndex]);
     const e = clip.encodeText(ids);
     expect(relativeError(e, io['clip/output.text_embeds'])).toBeLessThan(TOL);
@@ -137,7 +137,7 @@ describe('tiny DINO (HF ViTModel layout)', () => {
   test('forward: pooled, last hidden state, hooks of every block and the embedding stage', () => {
     const px = nchwToNhwc(io['dino/input.pixel_values']) as tf.Tensor4D;
     const before = tf.memory().numTensors;
-    const out = dino.forward(px, { hooks: ['embed', 0, 1, 2, 3] });
+    const out = dino.forward(px, { hooks: ['embed', 0, 1, 2] });
     expect(relativeError(out.pooled, io['dino/output.pooled'])).toBeLessThan(TOL);
     expect(relativeError(out.lastHiddenState, io['dino/output.last_hidden_state'])).toBeLessThan(TOL);
     out.hidden.forEach((h, i) => expect([i, relativeError(h, io[`dino/act.hidden_${i}`]) < TOL]).toEqual([i, true]));
@@ -151,14 +151,12 @@ describe('tiny DINO (HF ViTModel layout)', () => {
       const px = nchwToNhwc(io['dino/input.pixel_values_48x40']) as tf.Tensor4D;
       expect(relativeError(dino.forward(px).pooled, io['dino/output.pooled_48x40_official'])).toBeLessThan(TOL);
       expect(relativeError(dino.forward(px, { posInterpolation: 'bicubic-size' }).pooled, io['dino/output.pooled_48x40_hf'])).toBeLessThan(TOL);
-      const px56 = nchwToNhwc(io['dino/input.pixel_values_56']) as tf.Tensor4D;
-      expect(relativeError(dino.forward(px56).pooled, io['dino/output.pooled_56_official'])).toBeLessThan(TOL);
     });
   });
 
   test('bad hooks and images throw', () => {
     const px = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
-    expect(() => dino.forward(px, { hooks: [7] })).toThrow(/hook 7/);
+    expect(() => dino.forward(px, { hooks: [3] })).toThrow(/hook 3/);
     px.dispose();
     const bad = tf.zeros([1, 32, 32]);
     expect(() => dino.forward(bad as unknown as tf.Tensor4D)).toThrow(/NHWC/);
@@ -180,5 +178,20 @@ describe('CLIP losses (core) against the official formulas', () => {
       expect(relativeError(per, [100, 100, 100, 100])).toBeLessThan(1e-5);
       expect(() => clipContrastiveLoss(x, tf.slice(y, 0, 3) as tf.Tensor2D, tau)).toThrow(/as many texts as images/);
     });
+  });
+});
+
+describe('ONNX text path (transformers.js CLIPTextModelWithProjection)', () => {
+  test('gives the tfjs text embeddings', async () => {
+    await tf.setBackend('cpu');
+    const clip = await CLIP.fromPretrained(path.join(FIX, 'tiny-clip'));
+    const ids = idsOf('clip/input.input_ids');
+    const fast = await clip.encodeTextFrozen(ids);
+    const ref = clip.encodeText(ids);
+    expect(fast.shape).toEqual([4, 16]);
+    expect(relativeError(fast, ref)).toBeLessThan(1e-5);
+    expect(relativeError(fast, io['clip/output.text_embeds'])).toBeLessThan(1e-5);
+    tf.dispose([fast, ref, ids]);
+    clip.dispose();
   });
 });
