@@ -6,7 +6,7 @@ import { flattenStateDict, readTorchCheckpoint, stripKeyPrefix, isRawTensor, tor
 import { unpickle } from '../src/io/pickle';
 import { ZipReader } from '../src/io/zip';
 import { bufferSource } from '../src/io/pickle';
-import { readSafetensors, RawTensor } from '../src/io/safetensors';
+import { decodeTensorBytes, readSafetensors, RawTensor } from '../src/io/safetensors';
 import { parityFixture, readFixture } from '../src/testing';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
@@ -361,4 +361,24 @@ describe('plain pickles of every protocol (made by Python)', () => {
       expect(Object.isFrozen(v.list)).toBe(false);
     });
   }
+});
+
+describe('shared tensor decoder (safetensors.ts decodeTensorBytes)', () => {
+  test('views aligned F32/I32/F64 bytes in place and copies unaligned ones', () => {
+    const buf = new Uint8Array(4 + 16 + 4);
+    new DataView(buf.buffer).setFloat32(4, 1.5, true);
+    const aligned = decodeTensorBytes('F32', buf.subarray(4, 20), 4);
+    expect(aligned.data.buffer).toBe(buf.buffer);
+    expect(aligned.data[0]).toBe(1.5);
+    const buf2 = new Uint8Array(1 + 16);
+    buf2.set(buf.subarray(4, 20), 1);
+    const unaligned = decodeTensorBytes('F32', buf2.subarray(1), 4);
+    expect(unaligned.data.buffer).not.toBe(buf2.buffer);
+    expect(Array.from(unaligned.data)).toEqual(Array.from(aligned.data));
+    const i32 = decodeTensorBytes('I32', new Uint8Array(new Int32Array([7, -8]).buffer), 2);
+    expect(Array.from(i32.data)).toEqual([7, -8]);
+    const f64 = decodeTensorBytes('F64', new Uint8Array(new Float64Array([0.1, 2]).buffer), 2);
+    expect(Array.from(f64.float64!)).toEqual([0.1, 2]);
+    expect(Array.from(f64.data)).toEqual([Math.fround(0.1), 2]);
+  });
 });

@@ -74,17 +74,24 @@ function f32ToF16(v: number): number {
 }
 
 function decode(dtype: SafetensorsDtype, bytes: Uint8Array, count: number): Pick<RawTensor, 'dtype' | 'data' | 'float64'> {
-  // Copy into a fresh, aligned buffer: file buffers can sit at any byte offset.
+  // F32 / I32 / F64 bytes at an aligned offset are viewed in place (zero-copy: the result shares memory with
+  // `bytes`); otherwise they are copied into a fresh, aligned buffer (file buffers can sit at any byte offset).
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const aligned = (n: number) => bytes.byteOffset % n === 0 && bytes.byteLength >= count * n;
   switch (dtype) {
     case 'F32': {
+      if (aligned(4)) return { dtype: 'float32', data: new Float32Array(bytes.buffer, bytes.byteOffset, count) };
       const out = new Float32Array(count);
-      new Uint8Array(out.buffer).set(bytes);
+      new Uint8Array(out.buffer).set(bytes.subarray(0, count * 4));
       return { dtype: 'float32', data: out };
     }
     case 'F64': {
-      const f64 = new Float64Array(count);
-      new Uint8Array(f64.buffer).set(bytes);
+      let f64: Float64Array;
+      if (aligned(8)) f64 = new Float64Array(bytes.buffer, bytes.byteOffset, count);
+      else {
+        f64 = new Float64Array(count);
+        new Uint8Array(f64.buffer).set(bytes.subarray(0, count * 8));
+      }
       return { dtype: 'float32', data: Float32Array.from(f64), float64: f64 };
     }
     case 'F16': {
@@ -109,8 +116,9 @@ function decode(dtype: SafetensorsDtype, bytes: Uint8Array, count: number): Pick
       return { dtype: 'int32', data: out };
     }
     case 'I32': {
+      if (aligned(4)) return { dtype: 'int32', data: new Int32Array(bytes.buffer, bytes.byteOffset, count) };
       const out = new Int32Array(count);
-      new Uint8Array(out.buffer).set(bytes);
+      new Uint8Array(out.buffer).set(bytes.subarray(0, count * 4));
       return { dtype: 'int32', data: out };
     }
     case 'I16': {
