@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { geluErf, layerNorm, mergeHeads, scaledDotProductAttention, splitHeads } from '@ganzoo/core';
+import { fromTfLayout } from './convert';
 
 export type Activation = 'quick_gelu' | 'gelu';
 
@@ -109,6 +110,12 @@ export class ParamMap {
   }
   keys(): string[] {
     return [...this.vars.keys()];
+  }
+  /** The parameters back in torch layout under their official names (Linear [out, in], conv OIHW); caller disposes. */
+  stateDict(): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    for (const [k, v] of this.vars) out[k] = fromTfLayout(k, v);
+    return out;
   }
   /** Record view (name -> variable). */
   toRecord(): Record<string, tf.Variable> {

@@ -1,0 +1,110 @@
+/** Bad input gives clear errors; parameters round-trip through the official layouts. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { readSafetensors, relativeError } from '@ganzoo/core';
+import { CLIP, DINO, StateDict, loadTokenizer } from '../src';
+
+const FIX = path.join(__dirname, 'fixtures');
+const clipSd = (): StateDict => ({ ...readSafetensors(path.join(FIX, 'tiny-clip', 'model.safetensors')).tensors });
+const dinoSd = (): StateDict => ({ ...readSafetensors(path.join(FIX, 'tiny-dino', 'model.safetensors')).tensors });
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('weights that do not match the config', () => {
+  test('a preset of another size lists mis-shaped and missing keys', () => {
+    expect(() => CLIP.fromStateDict(clipSd(), { config: 'ViT-B/32' })).toThrow(
+      /CLIP \(hf layout\): the weights do not match the config: missing keys \(\d+\): transformer\.resblocks\.2\..*mis-shaped keys .*token_embedding\.weight: expected \[49408,512\], found \[548,32\]/,
+    );
+  });
+
+  test('a missing tensor is named (in the official naming)', () => {
+    const sd = clipSd();
+    delete sd['vision_model.post_layernorm.bias'];
+    expect(() => CLIP.fromStateDict(sd, { heads: { text: 2, vision: 2 } })).toThrow(/missing keys \(1\): visual\.ln_post\.bias/);
+  });
+
+  test('an unexpected HF key and an incomplete q/k/v are reported', () => {
+    const sd = clipSd();
+    sd['text_model.encoder.layers.0.self_attn.extra.weight'] = sd['text_projection.weight'];
+    expect(() => CLIP.fromStateDict(sd, { heads: { text: 2, vision: 2 } })).toThrow(/unexpected keys text_model\.encoder\.layers\.0\.self_attn\.extra\.weight/);
+    const sd2 = dinoSd();
+    delete sd2['encoder.layer.1.attention.attention.value.bias'];
+    expect(() => DINO.fromStateDict(sd2, { heads: 2 })).toThrow(/blocks\.1\.attn\.qkv\.bias needs query\/key\/value; missing value/);
+  });
+
+  test('an unknown layout names what was expected', () => {
+    expect(() => CLIP.fromStateDict({ 'foo.weight': clipSd()['text_projection.weight'] })).toThrow(/cannot recognise the checkpoint layout: expected Hugging Face CLIPModel keys/);
+    expect(() => DINO.fromStateDict({ 'foo.weight': clipSd()['text_projection.weight'] })).toThrow(/expected timm ViT keys/);
+  });
+
+  test('heads that cannot be inferred from OpenAI widths must be given', () => {
+    const clip = CLIP.fromStateDict(clipSd(), { heads: { text: 2, vision: 2 } });
+    const sd: StateDict = {};
+    const back = clip.params.stateDict();
+    for (const [k, v] of Object.entries(back)) sd[k] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array, sourceDtype: 'F32' };
+    tf.dispose(Object.values(back));
+    clip.dispose();
+    expect(() => CLIP.fromStateDict(sd)).toThrow(/cannot infer text heads for width 32/);
+  });
+});
+
+describe('missing files', () => {
+  let tmp: string;
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ganzoo-enc-'));
+  });
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('a folder without weights', async () => {
+    await expect(CLIP.fromPretrained(tmp)).rejects.toThrow(`no weights in ${tmp}: expected model.safetensors or pytorch_model.bin`);
+  });
+
+  test('a tokenizer folder without tokenizer.json', async () => {
+    await expect(loadTokenizer(tmp)).rejects.toThrow(`tokenizer: tokenizer.json not found in ${path.resolve(tmp)}`);
+    const noTok = path.join(tmp, 'no-tokenizer');
+    fs.mkdirSync(noTok);
+    for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(FIX, 'tiny-clip', f), path.join(noTok, f));
+    const clip = await CLIP.fromPretrained(noTok);
+    expect(() => clip.tokenize('a cat')).toThrow(/loaded without a tokenizer/);
+    clip.dispose();
+  });
+});
+
+describe('round trip through the official (OpenAI / timm) layout', () => {
+  test('CLIP stateDict -> fromStateDict gives the same embeddings', () => {
+    const a = CLIP.fromStateDict(clipSd(), { heads: { text: 2, vision: 2 } });
+    const sd: StateDict = {};
+    const back = a.params.stateDict();
+    expect(back['visual.conv1.weight'].shape).toEqual([32, 3, 8, 8]);
+    expect(back['transformer.resblocks.0.attn.in_proj_weight'].shape).toEqual([96, 32]);
+    for (const [k, v] of Object.entries(back)) sd[k] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array, sourceDtype: 'F32' };
+    tf.dispose(Object.values(back));
+    const b = CLIP.fromStateDict(sd, { config: a.config });
+    tf.tidy(() => {
+      const px = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
+      expect(relativeError(b.encodeImage(px), a.encodeImage(px))).toBe(0);
+    });
+    a.dispose();
+    b.dispose();
+  });
+
+  test('DINO (HF) -> timm names with a StyleGAN-T style prefix loads the same model', () => {
+    const a = DINO.fromStateDict(dinoSd(), { heads: 2 });
+    const sd: StateDict = {};
+    const back = a.params.stateDict();
+    for (const [k, v] of Object.entries(back)) sd[`dino.model.model.${k}`] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array, sourceDtype: 'F32' };
+    tf.dispose(Object.values(back));
+    const b = DINO.fromStateDict(sd, { heads: 2 });
+    expect(b.config.layers).toBe(3);
+    tf.tidy(() => {
+      const px = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
+      expect(relativeError(b.forward(px).pooled, a.forward(px).pooled)).toBe(0);
+    });
+    a.dispose();
+    b.dispose();
+  });
+});
