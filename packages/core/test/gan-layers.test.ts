@@ -152,3 +152,20 @@ describe('SAGAN attention', () => {
     }
   });
 });
+
+describe('broadcast helpers', () => {
+  test('expandPerSample: matmul expansion equals the reshape broadcast exactly', () => {
+    const { expandPerSample } = jest.requireActual('../src/layers/conditional-batchnorm');
+    const t = tf.randomNormal([3, 5], 0, 1, 'float32', 21) as tf.Tensor2D;
+    const x = tf.randomNormal([3, 4, 2, 5], 0, 1, 'float32', 22);
+    const a = tf.mul(x, expandPerSample(t, x.shape, 'matmul'));
+    const b = tf.mul(x, expandPerSample(t, x.shape, 'reshape'));
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+  });
+  test('softmaxRows matches tf.softmax', () => {
+    const { softmaxRows } = jest.requireActual('../src/layers/sagan-attention');
+    const l = tf.mul(tf.randomNormal([7, 9], 0, 1, 'float32', 23), 30) as tf.Tensor2D;
+    const d = tf.sub(softmaxRows(l), tf.softmax(l, -1));
+    expect(tf.max(tf.abs(d)).dataSync()[0]).toBeLessThan(1e-6);
+  });
+});

@@ -58,23 +58,35 @@ export function batchMoments(x: tf.Tensor): { mean: tf.Tensor1D; variance: tf.Te
 }
 
 /**
- * (x − μ) / √(σ² + eps) · gain + bias (Ioffe & Szegedy 2015, Algorithm 1), x NHWC.
+ * A per-sample [B, C] tensor made broadcastable against a [B, ..., C] tensor of shape `shape`. On the cpu backend
+ * (whose general broadcasting walks indices element by element) it is expanded to the full shape exactly with a
+ * ones outer product (a batched matmul with inner dimension 1); elsewhere it is reshaped to [B, 1, ..., 1, C].
+ */
+export function expandPerSample(t: tf.Tensor2D, shape: number[], mode: 'auto' | 'reshape' | 'matmul' = 'auto'): tf.Tensor {
+  return tf.tidy(() => {
+    const [b, c] = t.shape;
+    const useMatmul = mode === 'matmul' || (mode === 'auto' && tf.getBackend() === 'cpu');
+    if (!useMatmul) return tf.reshape(t, [b, ...new Array(shape.length - 2).fill(1), c]);
+    const inner = shape.slice(1, -1).reduce((p, q) => p * q, 1);
+    return tf.reshape(tf.matMul(tf.ones([b, inner, 1]), tf.reshape(t, [b, 1, c])), shape);
+  });
+}
+
+/**
+ * (x − μ) / √(σ² + eps) · gain + bias (Ioffe & Szegedy 2015, Algorithm 1), x NHWC, computed as x·a + b with
+ * a = gain/√(σ² + eps), b = bias − μ·a (two broadcasts instead of four: the cpu backend's broadcasting is slow).
  * gain/bias are [C] (plain BN) or [B, C] (conditional BN, per sample); either may be omitted.
  */
 export function batchNormApply(
   x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, eps: number, gain?: tf.Tensor | null, bias?: tf.Tensor | null,
 ): tf.Tensor {
   return tf.tidy(() => {
-    const c = x.shape[x.rank - 1];
-    const perSample = (t: tf.Tensor) => {
-      if (t.rank === 1) return t;
-      const shape = [t.shape[0], ...new Array(x.rank - 2).fill(1), c];
-      return tf.reshape(t, shape);
-    };
-    let out = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-    if (gain) out = tf.mul(out, perSample(gain));
-    if (bias) out = tf.add(out, perSample(bias));
-    return out;
+    const perSample = (t: tf.Tensor) => (t.rank === 1 ? t : expandPerSample(t as tf.Tensor2D, x.shape));
+    let a: tf.Tensor = tf.rsqrt(tf.add(variance, eps));
+    if (gain) a = tf.mul(gain, a);
+    let b: tf.Tensor = tf.neg(tf.mul(mean, a));
+    if (bias) b = tf.add(bias, b);
+    return tf.add(tf.mul(x, perSample(a)), perSample(b));
   });
 }
 

@@ -7,7 +7,6 @@
  * Positions are flattened row-major (h·W + w), as torch's view(-1, C, H·W) does.
  */
 import * as tf from '@tensorflow/tfjs';
-import { scaledDotProductAttention } from './attention';
 
 export interface SaganAttentionWeights {
   /** 1×1 kernels as [C, C/8] / [C, C/8] / [C, C/2] / [C/2, C] matrices or [1, 1, in, out] conv kernels (already spectrally normalised). */
@@ -28,6 +27,28 @@ function asMatrix(w: tf.Tensor, what: string, cin: number): tf.Tensor2D {
   return m as tf.Tensor2D;
 }
 
+/** 2×2 max pooling, stride 2 (nn.MaxPool2d(2)), via reshape + max so it is differentiable on every backend. */
+export function maxPool2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    return tf.max(tf.reshape(x, [b, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D;
+  });
+}
+
+/** [N, 1] made broadcastable to [N, K]: expanded exactly by a ones outer product on cpu (slow broadcasting there). */
+function spread(col: tf.Tensor2D, k: number): tf.Tensor2D {
+  return tf.getBackend() === 'cpu' ? tf.matMul(col, tf.ones([1, k])) : col;
+}
+
+/** softmax over the last axis of [N, K] logits: exp(l − max) / Σ exp(l − max). */
+export function softmaxRows(logits: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const k = logits.shape[1];
+    const e = tf.exp(tf.sub(logits, spread(tf.max(logits, 1, true) as tf.Tensor2D, k)));
+    return tf.mul(e, spread(tf.reciprocal(tf.sum(e, 1, true)) as tf.Tensor2D, k)) as tf.Tensor2D;
+  });
+}
+
 /** out = x + γ · o_conv(softmax(θ φᵀ) g) with 2×2 max-pooled keys/values (SAGAN, eq. 1–3). x: [B, H, W, C]. */
 export function saganAttention(x: tf.Tensor4D, w: SaganAttentionWeights): tf.Tensor4D {
   const [b, h, wd, c] = x.shape;
@@ -39,14 +60,17 @@ export function saganAttention(x: tf.Tensor4D, w: SaganAttentionWeights): tf.Ten
       return tf.reshape(tf.matMul(flat, mm), [b, h, wd, mm.shape[1]]) as tf.Tensor4D;
     };
     const theta = proj(w.theta, 'theta');
-    const phi = tf.maxPool(proj(w.phi, 'phi'), 2, 2, 'valid');
-    const g = tf.maxPool(proj(w.g, 'g'), 2, 2, 'valid');
+    const phi = maxPool2x(proj(w.phi, 'phi'));
+    const g = maxPool2x(proj(w.g, 'g'));
     const dk = theta.shape[3];
     const dv = g.shape[3];
-    const q = tf.reshape(theta, [b, 1, h * wd, dk]) as tf.Tensor4D;
-    const k = tf.reshape(phi, [b, 1, (h * wd) / 4, dk]) as tf.Tensor4D;
-    const v = tf.reshape(g, [b, 1, (h * wd) / 4, dv]) as tf.Tensor4D;
-    const attn = scaledDotProductAttention(q, k, v, { scale: 1 }); // [B, 1, HW, C/2]
+    const hw = h * wd;
+    const q = tf.reshape(theta, [b, hw, dk]);
+    const k = tf.reshape(phi, [b, hw / 4, dk]);
+    const v = tf.reshape(g, [b, hw / 4, dv]);
+    const logits = tf.reshape(tf.matMul(q, k, false, true), [b * hw, hw / 4]) as tf.Tensor2D; // θᵀφ, no 1/√d
+    const beta = tf.reshape(softmaxRows(logits), [b, hw, hw / 4]);
+    const attn = tf.matMul(beta, v); // [B, HW, C/2]
     const om = asMatrix(w.o, 'o', dv);
     const o = tf.reshape(tf.matMul(tf.reshape(attn, [b * h * wd, dv]), om), [b, h, wd, c]);
     const gamma = typeof w.gamma === 'number' ? w.gamma : tf.reshape(w.gamma, []);
