@@ -150,6 +150,19 @@ describe('resolveWeights over a real HTTP server on 127.0.0.1', () => {
     expect(lines[lines.length - 1]).toMatch(/^\[model\.bin\] 3\.15 MB\/3\.15 MB \(100\.0%\) \| done in /);
   });
 
+  test('concurrent resolves of one id download each file once (lock file); stale locks are taken over', async () => {
+    const m = manifest([{ name: 'model.bin', url: `${base}/files/model.bin`, sha256: sha(BIG) }]);
+    const dir = path.join(cacheDir, 'models', 'test-model');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, '.model.bin.lock'), '999999999:dead'); // left by a process that is gone
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => resolveWeights('test-model', { manifest: m, cacheDir })));
+    expect(a.files).toEqual(b.files);
+    expect(b.files).toEqual(c.files);
+    expect(fs.readFileSync(a.files['model.bin']).equals(BIG)).toBe(true);
+    expect(hits.filter((h) => h.url === '/files/model.bin').length).toBe(1);
+    expect(cacheListing().filter((f) => /\.(lock|partial)$/.test(f))).toEqual([]);
+  });
+
   test('follows redirects', async () => {
     const m = manifest([{ name: 'model.bin', url: `${base}/redirect/model.bin`, sha256: sha(BIG) }]);
     const r = await resolveWeights('test-model', { manifest: m, cacheDir });

@@ -73,3 +73,56 @@ export function sha256File(file: string): Promise<string> {
       .on('end', () => resolve(h.digest('hex')));
   });
 }
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Run `fn` while holding `<dir>/.<file>.lock` (created with O_EXCL, holding the owner's pid), so two downloads
+ * of one file (two processes, or two calls in one process) never write the same partial file. A lock whose
+ * owner process is gone is taken over; a live one is waited for, up to `timeoutMs`.
+ */
+export async function withFileLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 30 * 60 * 1000): Promise<T> {
+  const lock = path.join(path.dirname(file), `.${path.basename(file)}.lock`);
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  const token = `${process.pid}:${crypto.randomBytes(6).toString('hex')}`;
+  const start = Date.now();
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, token, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create lock ${lock}: ${(e as Error).message}`);
+    }
+    let owner = '';
+    try {
+      owner = fs.readFileSync(lock, 'utf8');
+    } catch {
+      continue; // released meanwhile
+    }
+    const pid = Number(owner.split(':')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) {
+      fs.rmSync(lock, { force: true }); // stale: its process is gone
+      continue;
+    }
+    if (Date.now() - start > timeoutMs) {
+      throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${lock} (held by process ${pid}); delete it if that process is not downloading`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      if (fs.readFileSync(lock, 'utf8') === token) fs.rmSync(lock, { force: true });
+    } catch {
+      /* already gone */
+    }
+  }
+}

@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { OnProgress, progressCallback } from '../progress';
-import { weightsCacheDir, entryCacheDir, readHashRecord, removeHashRecord, sha256File, urlCacheDir, writeHashRecord } from './cache';
+import { weightsCacheDir, entryCacheDir, readHashRecord, removeHashRecord, sha256File, urlCacheDir, withFileLock, writeHashRecord } from './cache';
 import { downloadFile } from './download';
 import { findEntry, loadManifest, Manifest, ManifestEntry, ManifestFile, validateManifest } from './manifest';
 
@@ -68,12 +68,14 @@ async function verifyCached(file: string, expected: string | undefined, url: str
   return { ok: true };
 }
 
-async function fetchOne(
-  f: ManifestFile,
-  dest: string,
-  what: string,
-  opts: ResolveOptions,
-): Promise<void> {
+async function fetchOne(f: ManifestFile, dest: string, what: string, opts: ResolveOptions): Promise<void> {
+  // cached and good: no lock needed
+  if (fs.existsSync(dest) && (await verifyCached(dest, f.sha256, f.url)).ok) return;
+  if (isOffline(opts) || f.manual) return fetchLocked(f, dest, what, opts);
+  return withFileLock(dest, () => fetchLocked(f, dest, what, opts));
+}
+
+async function fetchLocked(f: ManifestFile, dest: string, what: string, opts: ResolveOptions): Promise<void> {
   const offline = isOffline(opts);
   if (fs.existsSync(dest)) {
     const v = await verifyCached(dest, f.sha256, f.url);
