@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@ganzoo/core';
 import { CLIP, toTfLayout } from '@ganzoo/encoders';
 import { ClipImageFeatures, checkClipMatches, clipImageEncoder, clipTextEncoder, encoderClipConfig, randomClip } from './clip';
 import { GalipConfig, PresetName, configFromJson, galipConfig } from './config';
@@ -246,10 +247,11 @@ export class GALIP {
     if (!(Number.isInteger(n) && n > 0)) throw new Error(`GALIP: expected a positive batch size, found ${n}`);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
     const shape: [number, number] = [n, this.config.zDim];
-    if (opts.truncation === undefined) return tf.randomNormal(shape, 0, 1, 'float32', seed);
+    const rng = new Rng(seed);
+    if (opts.truncation === undefined) return rng.normal(shape) as tf.Tensor2D;
     const t = opts.truncation;
     if (!(t > 0)) throw new Error(`GALIP: truncation must be > 0, found ${t}`);
-    return tf.tidy(() => tf.mul(tf.truncatedNormal(shape, 0, 1, 'float32', seed), t) as tf.Tensor2D);
+    return tf.tidy(() => tf.mul(rng.truncatedNormal(shape, 2), t) as tf.Tensor2D);
   }
 
   private condition(o: { prompts?: string[]; tokenIds?: tf.Tensor2D; sentenceEmbeddings?: tf.Tensor2D }): tf.Tensor2D {

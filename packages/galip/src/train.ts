@@ -8,6 +8,7 @@
  * reuses the D step's noise, as the official loop reuses its fake batch.
  */
 import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@ganzoo/core';
 import type { GanTrainable, LossResult, StepContext, TrainBatch, TrainDefaults } from '@ganzoo/core';
 import { clipImageEncoder } from './clip';
 import { galipDLoss, galipGLoss, maGradientPenalty, rollByOne } from './loss';
@@ -81,7 +82,7 @@ export class GalipTrainer implements GanTrainable {
   }
 
   private noise(b: number, seed: number): tf.Tensor2D {
-    return tf.randomNormal([b, this.model.config.zDim], 0, 1, 'float32', seed);
+    return new Rng(seed).normal([b, this.model.config.zDim]) as tf.Tensor2D;
   }
 
   private weights(ctx?: Pick<StepContext, 'weights'>): { simW: number; magp: number } {

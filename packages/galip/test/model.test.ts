@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { relativeError } from '@ganzoo/core';
+import { initBackend, relativeError } from '@ganzoo/core';
 import {
   GALIP, galipConfig, gBlockSpecs, configFromJson, netGSpecs, resizeNearest, resizeNearestGather, torchNearestIndices,
 } from '@ganzoo/galip';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend({ log: false });
 });
 
 describe('config', () => {

@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { nchwToNhwc, parityFixture, readFixture, relativeError } from '@ganzoo/core';
+import { initBackend, nchwToNhwc, parityFixture, readFixture, relativeError } from '@ganzoo/core';
 import { GALIP, clipTextEncoder } from '@ganzoo/galip';
 
 const TOL = 1e-4;
@@ -18,13 +18,13 @@ maybe('GALIP parity (official code, reduced widths)', () => {
   const errors: Record<string, number> = {};
 
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ log: false });
     model = await GALIP.fromPretrained(path.join(genDir!, 'model'));
   });
   afterAll(() => {
     model?.dispose();
     // eslint-disable-next-line no-console
-    console.log('GALIP parity (max|Δ|/max|ref|):\n' + Object.entries(errors).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n'));
+    console.log(`GALIP parity on ${tf.getBackend()} (max|Δ|/max|ref|):\n` + Object.entries(errors).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n'));
   });
 
   const check = (name: string, actual: tf.Tensor, ref: { data: any; shape: number[] }, nchw = true) => {

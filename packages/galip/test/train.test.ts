@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../core/src/backend';
+import { initBackend } from '@ganzoo/core';
 import { GALIP, GalipTrainer, maGradientPenalty } from '@ganzoo/galip';
 
 beforeAll(async () => {
