@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import * as core from '@ganzoo/core';
-import { readSafetensors, saveSafetensors, writeFileAtomic, RawTensor } from '@ganzoo/core';
+import { readSafetensors, saveSafetensors, writeFileAtomic, readTorchCheckpoint, flattenStateDict, resolveWeights, Rng } from '@ganzoo/core';
 import {
   BigGANDeepConfig, fromAjbrockConfig, fromHfConfig, presetConfig, toAjbrockConfig, toHfConfig, validateConfig,
   defaultDiscriminator,
@@ -16,7 +16,7 @@ import {
 import { generatorForward, generatorSpecs, GeneratorRunOptions } from './generator';
 import { discriminatorForward, discriminatorSpecs, DiscriminatorRunOptions } from './discriminator';
 import { convertFromOfficial, convertToOfficial, LooseTensor } from './convert';
-import { ParamStore, SeededRandom, WeightInit, checkTensors, initValue } from './params';
+import { ParamStore, WeightInit, checkTensors, initValue } from './params';
 import { classIndex } from './classes';
 
 export * from './config';
@@ -24,7 +24,7 @@ export * from './classes';
 export { generatorForward, generatorSpecs, generatorModules, upsampleNearest2x, embedClasses } from './generator';
 export { discriminatorForward, discriminatorSpecs, discriminatorStages, avgPool2x } from './discriminator';
 export { convertFromOfficial, convertToOfficial, hfTable, ajbrockTable, ajbrockDTable } from './convert';
-export { ParamStore, SeededRandom, orthogonalMatrix, checkTensors } from './params';
+export { ParamStore, orthogonalMatrix, checkTensors } from './params';
 export * from './loss';
 // export * from './train';
 
@@ -47,7 +47,8 @@ export interface GenerateOptions {
 }
 
 export interface FromPretrainedOptions {
-  onProgress?: (p: unknown) => void;
+  /** Download progress: a callback or `true` for the standard reporter (core's resolveWeights). */
+  onProgress?: ((p: any) => void) | boolean;
   cacheDir?: string;
   offline?: boolean;
 }
@@ -77,24 +78,15 @@ function readJson(file: string): any {
 }
 
 function readTorch(file: string): Record<string, LooseTensor> {
-  const c = core as unknown as Record<string, any>;
-  if (typeof c.readTorchCheckpoint !== 'function' || typeof c.flattenStateDict !== 'function') {
-    throw new Error(`BigGAN-deep: reading ${path.basename(file)} needs @ganzoo/core's PyTorch reader (readTorchCheckpoint), which this build lacks; convert it to model.safetensors first`);
-  }
-  return c.flattenStateDict(c.readTorchCheckpoint(file)) as Record<string, RawTensor>;
+  return flattenStateDict(readTorchCheckpoint(file));
 }
 
 /** z = truncation · truncnorm(−2, 2) [batch, dim] (pytorch-pretrained-BigGAN utils.truncated_noise_sample semantics). */
 export function truncatedNoise(batch: number, truncation: number, seed = 0, dim = 128): tf.Tensor2D {
   checkTruncation(truncation);
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`truncatedNoise: batch must be a positive integer, found ${batch}`);
-  const rng = new SeededRandom(seed);
-  const d = new Float32Array(batch * dim);
-  for (let i = 0; i < d.length; i++) {
-    let x: number;
-    do x = rng.normal(); while (x < -2 || x > 2); // resample outside ±2 (scipy truncnorm(-2, 2))
-    d[i] = Math.fround(x) * truncation;
-  }
+  const d = new Rng(seed).truncatedNormalArray(batch * dim, 2); // scipy truncnorm(-2, 2): resampled outside ±2
+  for (let i = 0; i < d.length; i++) d[i] = d[i] * truncation;
   return tf.tensor2d(d, [batch, dim]);
 }
 
@@ -162,7 +154,7 @@ export class BigGANDeep {
     if (opts.discriminator === true && !cfg.discriminator) cfg.discriminator = defaultDiscriminator(cfg.generator);
     if (opts.discriminator === false) delete cfg.discriminator;
     validateConfig(cfg);
-    const rng = new SeededRandom(opts.seed ?? 0);
+    const rng = new Rng(opts.seed ?? 0);
     const init = opts.init ?? 'ortho';
     const make = (specs: ReturnType<typeof generatorSpecs>) => {
       const out: Record<string, tf.Tensor> = {};
@@ -193,13 +185,8 @@ export class BigGANDeep {
   static async fromPretrained(idOrDir: string, opts: FromPretrainedOptions = {}): Promise<BigGANDeep> {
     let dir = idOrDir;
     if (!isDir(idOrDir)) {
-      const c = core as unknown as Record<string, any>;
-      if (typeof c.resolveWeights !== 'function') {
-        throw new Error(`BigGAN-deep: '${idOrDir}' is not a directory, and this build of @ganzoo/core has no resolveWeights to look up model ids`);
-      }
-      const r = await c.resolveWeights(idOrDir, opts);
-      dir = typeof r === 'string' ? r : r?.dir ?? r?.path ?? (r?.files ? path.dirname(Object.values(r.files as Record<string, string>)[0]) : undefined);
-      if (!dir || !isDir(dir)) throw new Error(`BigGAN-deep: resolveWeights('${idOrDir}') gave no folder (${JSON.stringify(r)})`);
+      const r = await resolveWeights(idOrDir, { onProgress: opts.onProgress as never, cacheDir: opts.cacheDir, offline: opts.offline });
+      dir = r.dir;
     }
     return BigGANDeep.fromDirectory(dir);
   }
@@ -315,8 +302,8 @@ export class BigGANDeep {
         if (idx.length !== batch) throw new Error(`${idx.length} classes given for a batch of ${batch}`);
       } else {
         batch = batch ?? 1;
-        const rng = new SeededRandom((seed ^ 0x5bd1e995) >>> 0);
-        idx = Array.from({ length: batch }, () => Math.floor(rng.uniform() * g.numClasses));
+        const rng = new Rng(`classes:${seed}`);
+        idx = Array.from({ length: batch }, () => rng.int(g.numClasses));
       }
     }
     const B = batch ?? 1;

@@ -2,7 +2,7 @@
  * The flat map of named parameters, the spectral-norm bookkeeping over it, and random initialisation.
  */
 import * as tf from '@tensorflow/tfjs';
-import { spectralNormalize, SnOutAxis, updatedRunningStats } from '@ganzoo/core';
+import { Rng, spectralNormalize, SnOutAxis, updatedRunningStats } from '@ganzoo/core';
 
 /** How a parameter is initialised by `create` (ajbrock init styles for weights). */
 export type InitKind = 'weight' | 'embedding' | 'zeros' | 'ones' | 'gamma' | 'u' | 'v' | 'stats-mean' | 'stats-var';
@@ -28,47 +28,17 @@ export interface SnSpec {
 
 export type WeightInit = 'ortho' | 'N02' | 'xavier';
 
-/** A small seeded PRNG (mulberry32 + Box-Muller) for initialisation. */
-export class SeededRandom {
-  private s: number;
-  private spare: number | null = null;
-  constructor(seed: number) {
-    this.s = (seed >>> 0) ^ 0x6d2b79f5;
-  }
-  uniform(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    if (this.spare !== null) {
-      const v = this.spare;
-      this.spare = null;
-      return v;
-    }
-    let u = 0;
-    while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-}
-
 /**
  * torch.nn.init.orthogonal_ semantics on a [rows, cols] matrix (row-major Float32Array): orthonormal rows if
  * rows <= cols, else orthonormal columns (modified Gram-Schmidt on a Gaussian matrix, signs as from QR with
  * positive diagonal).
  */
-export function orthogonalMatrix(rows: number, cols: number, rng: SeededRandom): Float32Array {
+export function orthogonalMatrix(rows: number, cols: number, rng: Rng): Float32Array {
   const n = Math.min(rows, cols);
   const len = Math.max(rows, cols);
   const vecs: Float64Array[] = [];
   for (let i = 0; i < n; i++) {
-    const v = new Float64Array(len);
-    for (let k = 0; k < len; k++) v[k] = rng.normal();
+    const v = Float64Array.from(rng.normalArray(len));
     for (const q of vecs) {
       let d = 0;
       for (let k = 0; k < len; k++) d += v[k] * q[k];
@@ -90,7 +60,7 @@ export function orthogonalMatrix(rows: number, cols: number, rng: SeededRandom):
 }
 
 /** Initial value of one parameter. Weights are drawn in torch's [out, fanIn] view and laid out as ours. */
-export function initValue(spec: ParamSpec, init: WeightInit, rng: SeededRandom): tf.Tensor {
+export function initValue(spec: ParamSpec, init: WeightInit, rng: Rng): tf.Tensor {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   switch (spec.init) {
     case 'zeros':
@@ -102,9 +72,7 @@ export function initValue(spec: ParamSpec, init: WeightInit, rng: SeededRandom):
       return tf.ones(spec.shape);
     case 'u':
     case 'v': {
-      const d = new Float32Array(size);
-      for (let i = 0; i < size; i++) d[i] = rng.normal();
-      return tf.tensor(d, spec.shape);
+      return tf.tensor(rng.normalArray(size), spec.shape);
     }
     default: {
       const outAxis = spec.outAxis ?? 'last';
@@ -113,14 +81,13 @@ export function initValue(spec: ParamSpec, init: WeightInit, rng: SeededRandom):
       let rowsMajor: Float32Array; // torch view [out, fanIn]
       if (init === 'ortho') rowsMajor = orthogonalMatrix(out, fanIn, rng);
       else {
-        rowsMajor = new Float32Array(size);
-        if (init === 'N02') for (let i = 0; i < size; i++) rowsMajor[i] = 0.02 * rng.normal();
+        if (init === 'N02') rowsMajor = rng.normalArray(size, 0, 0.02);
         else {
           // xavier_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) with torch's conv fans (receptive field included)
           const rf = spec.shape.length === 4 ? spec.shape[0] * spec.shape[1] : 1;
           const fanOut = out * rf;
           const a = Math.sqrt(6 / (fanIn + fanOut));
-          for (let i = 0; i < size; i++) rowsMajor[i] = (2 * rng.uniform() - 1) * a;
+          rowsMajor = rng.uniformArray(size, -a, a);
         }
       }
       return tf.tidy(() => {
