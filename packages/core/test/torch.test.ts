@@ -288,12 +288,12 @@ describe('corrupt files give clear errors', () => {
   test('legacy: bit flips never escape as a crash or hang', () => {
     const full = fs.readFileSync(path.join(FIX, 'mixed.legacy.pt'));
     let errors = 0;
-    for (let at = 0; at < full.length; at += 3) {
+    for (let at = 0; at < full.length; at += 4) {
       const buf = Buffer.from(full);
       buf[at] ^= 0x55;
       if (loadsOrClearError(buf) !== 'ok') errors++;
     }
-    expect(errors).toBeGreaterThan(100);
+    expect(errors).toBeGreaterThan(80);
   });
 
   test('specific messages', () => {

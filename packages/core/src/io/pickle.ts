@@ -148,8 +148,9 @@ export interface ByteSource {
   read(pos: number, len: number): Uint8Array;
 }
 
-export function bufferSource(buf: Uint8Array): ByteSource {
+export function bufferSource(buf: Uint8Array): ByteSource & { whole: Uint8Array } {
   return {
+    whole: buf,
     size: buf.byteLength,
     read(pos, len) {
       if (pos < 0 || len < 0 || pos + len > buf.byteLength) throw new RangeError(`read of ${len} bytes at ${pos} is past the end (${buf.byteLength} bytes)`);
@@ -165,6 +166,8 @@ export function bufferSource(buf: Uint8Array): ByteSource {
  */
 export function unpickle(src: ByteSource | Uint8Array, opts: UnpickleOptions, start = 0): { value: unknown; end: number } {
   const source = src instanceof Uint8Array ? bufferSource(src) : src;
+  // fast path: the whole input is in memory
+  const whole: Uint8Array | undefined = (source as { whole?: Uint8Array }).whole;
   const what = opts.what ?? 'pickle';
   let pos = start;
   let opPos = start;
@@ -175,11 +178,15 @@ export function unpickle(src: ByteSource | Uint8Array, opts: UnpickleOptions, st
   const take = (n: number): Uint8Array => {
     if (!Number.isSafeInteger(n) || n < 0) fail(`invalid length ${n}`);
     if (pos + n > source.size) fail(`needs ${n} bytes at byte ${pos} but the data ends at byte ${source.size} (truncated or corrupt)`);
-    const b = source.read(pos, n);
+    const b = whole ? whole.subarray(pos, pos + n) : source.read(pos, n);
     pos += n;
     return b;
   };
-  const u8 = () => take(1)[0];
+  const u8 = (): number => {
+    if (!whole) return take(1)[0];
+    if (pos >= whole.byteLength) fail(`needs 1 byte at byte ${pos} but the data ends at byte ${whole.byteLength} (truncated or corrupt)`);
+    return whole[pos++];
+  };
   const le = (n: number): number => {
     const b = take(n);
     let v = 0;
@@ -201,7 +208,7 @@ export function unpickle(src: ByteSource | Uint8Array, opts: UnpickleOptions, st
     const chunks: number[] = [];
     for (;;) {
       if (pos >= source.size) fail('unterminated text argument (truncated or corrupt)');
-      const c = source.read(pos++, 1)[0];
+      const c = whole ? whole[pos++] : source.read(pos++, 1)[0];
       if (c === 0x0a) break;
       chunks.push(c);
       if (chunks.length > 1 << 20) fail('text argument longer than 1 MiB (corrupt)');

@@ -322,7 +322,7 @@ function readZip(src: ByteSource, what: string): unknown {
     const order = Buffer.from(zip.read(`${prefix}byteorder`)).toString('latin1').trim();
     if (order !== 'little') throw new Error(`storages are stored ${order}-endian; only little-endian checkpoints are supported`);
   }
-  const value = unpickle(windowedSource(bufferSource(zip.read(pkl))), {
+  const value = unpickle(zip.read(pkl), {
     what: `${what} ${pkl}`,
     findClass: torchFindClass,
     persistentLoad: (pid) => storageFromPid(pid, false),

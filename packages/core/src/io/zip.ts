@@ -52,6 +52,7 @@ export function fileSource(file: string): ByteSource & { close(): void } {
  * Large reads bypass the window.
  */
 export function windowedSource(src: ByteSource, windowBytes = 1 << 20): ByteSource {
+  if ((src as { whole?: Uint8Array }).whole) return src; // already in memory
   let winStart = 0;
   let win: Uint8Array = new Uint8Array(0);
   return {
