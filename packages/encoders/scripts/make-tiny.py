@@ -435,6 +435,16 @@ def main():
         x = (x - mean) / std
         procs.append(torch.from_numpy(x.transpose(2, 0, 1).copy()))
     ref['pre/output.pixel_values'] = torch.stack(procs)
+    # ViTImageProcessor (DINO): resize to 32x32 with PIL bilinear, no crop, ImageNet mean/std
+    imean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+    istd = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    vprocs = []
+    for i in range(2):
+        arr = ref[f'pre/input.image{i}'].numpy()
+        r = np.array(Image.fromarray(arr).resize((32, 32), resample=Image.BILINEAR))
+        x = ((r.astype(np.float64) * (1 / 255)).astype(np.float32) - imean) / istd
+        vprocs.append(torch.from_numpy(x.transpose(2, 0, 1).copy()))
+    ref['pre/output.pixel_values_vit'] = torch.stack(vprocs)
 
     dino_sd, C = make_dino(os.path.join(OUT, 'tiny-dino'))
     with torch.no_grad():

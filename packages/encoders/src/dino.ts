@@ -9,7 +9,9 @@ import type { ResolveOptions } from '@ganzoo/core';
 import { DINOConfig, DINO_PRESETS, dinoConfigFromHF, dinoConfigFromTimm } from './config';
 import { StateDict, checkStateDict, detectVitLayout, dinoConfigFromTimmWeights, stripPrefix, toVariables, vitExpectedShapes, vitHFToTimm } from './convert';
 import { locate, readStateDict } from './io';
-import { IMAGENET_MEAN, IMAGENET_STD } from './preprocess';
+import * as fs from 'fs';
+import * as path from 'path';
+import { IMAGENET_MEAN, IMAGENET_STD, ImageInput, ImageProcessorConfig, preprocessImages, readImageProcessorConfig } from './preprocess';
 import { resizeImages } from './resize';
 import { BlockParams, ParamMap, TIMM_BLOCK, blockParams, transformerBlock } from './vit';
 
@@ -58,13 +60,31 @@ function configFromJson(j: any): DINOConfig | null {
   return null;
 }
 
+/** ViTImageProcessor defaults for DINO: resize to the model size (PIL bilinear), rescale, ImageNet mean/std. */
+export function dinoImageProcessor(size: number): ImageProcessorConfig {
+  return {
+    size,
+    resizeTo: [size, size],
+    cropSize: size,
+    doResize: true,
+    doCenterCrop: false,
+    doNormalize: true,
+    rescaleFactor: 1 / 255,
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
+    resample: 'pil-bilinear',
+  };
+}
+
 export class DINO {
   readonly config: DINOConfig;
   readonly params: ParamMap;
+  imageProcessor: ImageProcessorConfig;
 
-  constructor(config: DINOConfig, params: ParamMap) {
+  constructor(config: DINOConfig, params: ParamMap, imageProcessor?: ImageProcessorConfig) {
     this.config = config;
     this.params = params;
+    this.imageProcessor = imageProcessor ?? dinoImageProcessor(config.imageSize);
   }
 
   /**
@@ -76,7 +96,10 @@ export class DINO {
     const loc = await locate(idOrDir, { cacheDir: opts.cacheDir, offline: opts.offline, onProgress: opts.onProgress });
     const sd = readStateDict(loc.weights);
     const cfg = opts.config ?? configFromJson(loc.config) ?? undefined;
-    return DINO.fromStateDict(sd, { ...opts, config: cfg });
+    const model = DINO.fromStateDict(sd, { ...opts, config: cfg });
+    const pre = loc.dir ? path.join(loc.dir, 'preprocessor_config.json') : null;
+    if (pre && fs.existsSync(pre)) model.imageProcessor = readImageProcessorConfig(pre);
+    return model;
   }
 
   static fromStateDict(sdIn: StateDict, opts: Pick<DINOLoadOptions, 'config' | 'heads' | 'prefix'> = {}): DINO {
@@ -95,6 +118,14 @@ export class DINO {
     for (const k of Object.keys(sd)) if (/^(head|fc_norm|pre_logits)\./.test(k)) delete sd[k];
     checkStateDict(sd, vitExpectedShapes(cfg), `DINO (${det.layout} layout${prefix ? `, prefix '${prefix}'` : ''})`);
     return new DINO(cfg, new ParamMap(toVariables(sd, 'dino')));
+  }
+
+  /**
+   * Images -> NHWC pixels as the model's image processor (ViTImageProcessor: resize to the model size with PIL
+   * bilinear, rescale, ImageNet mean/std); 8-bit images exactly, float tensors ([-1, 1] by default) differentiably.
+   */
+  preprocess(images: ImageInput, opts: Partial<ImageProcessorConfig> = {}): tf.Tensor4D {
+    return preprocessImages(images, { ...this.imageProcessor, ...opts });
   }
 
   /** ImageNet mean/std normalisation of NHWC images in [0, 1] (torchvision Normalize). */

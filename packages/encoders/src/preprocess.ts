@@ -1,6 +1,7 @@
 /**
  * Image preprocessing as Hugging Face CLIPImageProcessor does it (resize the shortest side with PIL bicubic,
- * centre crop, rescale 1/255, normalise with mean/std), for two kinds of input:
+ * centre crop, rescale 1/255, normalise with mean/std; ViTImageProcessor: resize to a fixed size with PIL bilinear,
+ * no crop), for two kinds of input:
  * - decoded 8-bit images ({data, width, height, channels}, e.g. transformers.js RawImage or sharp raw output):
  *   PIL's fixed-point antialiased bicubic resampling is reproduced exactly (horizontal pass, uint8 rounding,
  *   vertical pass), so the pixels equal the Python processor's;
@@ -8,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
-import { ResizeMode, resizeImages } from './resize';
+import { ResizeMode, pilWeights, resizeImages } from './resize';
 
 /** OpenAI CLIP normalisation constants (clip/clip.py _transform; HF OPENAI_CLIP_MEAN / OPENAI_CLIP_STD). */
 export const OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
@@ -18,8 +19,10 @@ export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
 
 export interface ImageProcessorConfig {
-  /** shortest side after resizing. */
+  /** shortest side after resizing (CLIPImageProcessor size.shortest_edge). */
   size: number;
+  /** resize to exactly [height, width] instead (ViTImageProcessor / BitImageProcessor size {height, width}). */
+  resizeTo?: [number, number];
   cropSize: number;
   doResize: boolean;
   doCenterCrop: boolean;
@@ -27,7 +30,10 @@ export interface ImageProcessorConfig {
   rescaleFactor: number;
   mean: number[];
   std: number[];
-  /** resize kernel for tensor input ('pil-bicubic' as the processor; 'bicubic', 'area', 'nearest' as some GAN code). */
+  /**
+   * resize kernel: 'pil-bicubic' / 'pil-bilinear' as the processors (PIL resample 3 / 2; exact for 8-bit images);
+   * for tensors also 'bicubic', 'bilinear', 'area', 'nearest' (torch F.interpolate) as some GAN code resizes.
+   */
   resample: ResizeMode;
   /** value range of float tensor input (default [-1, 1], the ganzoo image convention); int32 tensors are 0..255. */
   inputRange?: [number, number];
@@ -45,22 +51,32 @@ export type ImageInput = tf.Tensor3D | tf.Tensor4D | RawImageLike | RawImageLike
 /** Read a preprocessor_config.json (CLIPImageProcessor fields). */
 export function readImageProcessorConfig(file: string): ImageProcessorConfig {
   const j = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const size = typeof j.size === 'number' ? j.size : j.size?.shortest_edge ?? 224;
+  // an integer size means the shortest edge for CLIP processors and a square for ViT feature extractors
+  const kind = String(j.image_processor_type ?? j.feature_extractor_type ?? '');
+  const squareInt = typeof j.size === 'number' && !/CLIP/i.test(kind);
+  const exact: [number, number] | undefined = squareInt
+    ? [j.size, j.size]
+    : j.size && typeof j.size === 'object' && j.size.shortest_edge === undefined && j.size.height !== undefined
+      ? [j.size.height, j.size.width ?? j.size.height]
+      : undefined;
+  const size = typeof j.size === 'number' ? j.size : j.size?.shortest_edge ?? exact?.[0] ?? 224;
   const crop = typeof j.crop_size === 'number' ? j.crop_size : j.crop_size?.height ?? size;
   if (j.crop_size && typeof j.crop_size === 'object' && j.crop_size.width !== undefined && j.crop_size.width !== j.crop_size.height) {
     throw new Error(`${file}: non-square crop_size ${JSON.stringify(j.crop_size)} is not supported`);
   }
-  if (j.resample !== undefined && j.resample !== 3) throw new Error(`${file}: resample ${j.resample} is not supported (expected 3 = bicubic)`);
+  const resample = j.resample ?? 3;
+  if (resample !== 3 && resample !== 2) throw new Error(`${file}: resample ${j.resample} is not supported (expected 3 = bicubic or 2 = bilinear)`);
   return {
     size,
     cropSize: crop,
     doResize: j.do_resize ?? true,
-    doCenterCrop: j.do_center_crop ?? true,
+    resizeTo: exact,
+    doCenterCrop: j.do_center_crop ?? !exact,
     doNormalize: j.do_normalize ?? true,
     rescaleFactor: j.rescale_factor ?? 1 / 255,
     mean: j.image_mean ?? OPENAI_CLIP_MEAN,
     std: j.image_std ?? OPENAI_CLIP_STD,
-    resample: 'pil-bicubic',
+    resample: resample === 2 ? 'pil-bilinear' : 'pil-bicubic',
   };
 }
 
@@ -72,33 +88,12 @@ export function shortestSideSize(h: number, w: number, size: number): [number, n
 
 const PRECISION_BITS = 22;
 
-/** PIL 8-bit fixed-point coefficients for one axis: per output pixel, [xmin, integer weights]. */
-function pilCoeffs(inSize: number, outSize: number): Array<[number, Int32Array]> {
-  const out: Array<[number, Int32Array]> = [];
-  const scale = inSize / outSize;
-  const fscale = Math.max(scale, 1);
-  const support = 2 * fscale;
-  for (let o = 0; o < outSize; o++) {
-    const center = (o + 0.5) * scale;
-    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize);
-    const ws: number[] = [];
-    let total = 0;
-    for (let x = xmin; x < xmax; x++) {
-      const t = Math.abs((x - center + 0.5) / fscale);
-      const a = -0.5;
-      const w = t < 1 ? ((a + 2) * t - (a + 3)) * t * t + 1 : t < 2 ? (((t - 5) * t + 8) * t - 4) * a : 0;
-      ws.push(w);
-      total += w;
-    }
-    const k = new Int32Array(ws.length);
-    for (let i = 0; i < ws.length; i++) {
-      const v = total !== 0 ? ws[i] / total : 0;
-      k[i] = v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
-    }
-    out.push([xmin, k]);
-  }
-  return out;
+/** PIL 8-bit fixed-point coefficients for one axis (normalize_coeffs_8bpc): per output pixel, [first index, weights]. */
+function pilCoeffs(inSize: number, outSize: number, filter: 'bicubic' | 'bilinear'): Array<[number, Int32Array]> {
+  return pilWeights(inSize, outSize, filter).map(({ start, weights }) => {
+    const k = Int32Array.from(weights, (v) => (v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS))));
+    return [start, k];
+  });
 }
 
 function clip8(ss: number): number {
@@ -106,13 +101,13 @@ function clip8(ss: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-/** PIL Image.resize(BICUBIC) on 8-bit RGB data [h, w, 3] -> [outH, outW, 3] (horizontal pass first, as PIL). */
-export function pilResizeBicubicU8(src: Uint8Array, h: number, w: number, outH: number, outW: number): Uint8Array {
+/** PIL Image.resize(BICUBIC | BILINEAR) on 8-bit RGB data [h, w, 3] -> [outH, outW, 3] (horizontal pass first, as PIL). */
+export function pilResizeU8(src: Uint8Array, h: number, w: number, outH: number, outW: number, filter: 'bicubic' | 'bilinear' = 'bicubic'): Uint8Array {
   const c = 3;
   let cur = src;
   let cw = w;
   if (outW !== w) {
-    const co = pilCoeffs(w, outW);
+    const co = pilCoeffs(w, outW, filter);
     const tmp = new Uint8Array(h * outW * c);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < outW; x++) {
@@ -128,7 +123,7 @@ export function pilResizeBicubicU8(src: Uint8Array, h: number, w: number, outH: 
     cw = outW;
   }
   if (outH !== h) {
-    const co = pilCoeffs(h, outH);
+    const co = pilCoeffs(h, outH, filter);
     const tmp = new Uint8Array(outH * cw * c);
     for (let y = 0; y < outH; y++) {
       const [ymin, k] = co[y];
@@ -189,7 +184,7 @@ export function preprocessImages(images: ImageInput, cfg: ImageProcessorConfig):
         b = tf.div(tf.sub(b, lo), hi - lo);
       }
       if (cfg.doResize) {
-        const [h, w] = shortestSideSize(b.shape[1], b.shape[2], cfg.size);
+        const [h, w] = cfg.resizeTo ?? shortestSideSize(b.shape[1], b.shape[2], cfg.size);
         b = resizeImages(b, h, w, cfg.resample);
       }
       if (cfg.doCenterCrop) b = centerCropTensor(b, cfg.cropSize);
@@ -206,8 +201,11 @@ export function preprocessImages(images: ImageInput, cfg: ImageProcessorConfig):
     let h = img.height;
     let w = img.width;
     if (cfg.doResize) {
-      const [nh, nw] = shortestSideSize(h, w, cfg.size);
-      rgb = pilResizeBicubicU8(rgb, h, w, nh, nw);
+      const [nh, nw] = cfg.resizeTo ?? shortestSideSize(h, w, cfg.size);
+      if (cfg.resample !== 'pil-bicubic' && cfg.resample !== 'pil-bilinear') {
+        throw new Error(`preprocess: 8-bit images are resized with PIL filters ('pil-bicubic' or 'pil-bilinear'), found '${cfg.resample}'`);
+      }
+      rgb = pilResizeU8(rgb, h, w, nh, nw, cfg.resample === 'pil-bicubic' ? 'bicubic' : 'bilinear');
       h = nh;
       w = nw;
     }

@@ -2,12 +2,52 @@
  * Differentiable image / grid resizing with PyTorch `F.interpolate` semantics (align_corners=False), written
  * as two interpolation matrices applied separably, so gradients flow to the input and the numbers match torch:
  * 'nearest' (torch legacy nearest), 'bilinear', 'bicubic' (A = -0.75, border-clamped taps), 'area'
- * (= adaptive average pooling), plus 'pil-bicubic': PIL's antialiased bicubic (A = -0.5, support scaled when
- * downsampling) as CLIPImageProcessor uses it (float version, without PIL's uint8 rounding between passes).
+ * (= adaptive average pooling), plus 'pil-bicubic' / 'pil-bilinear': PIL's antialiased filters (bicubic A = -0.5,
+ * triangle; support scaled when downsampling) as CLIPImageProcessor / ViTImageProcessor use them (float version,
+ * without PIL's uint8 rounding between passes; preprocess.ts has the exact 8-bit version).
  */
 import * as tf from '@tensorflow/tfjs';
 
-export type ResizeMode = 'nearest' | 'bilinear' | 'bicubic' | 'area' | 'pil-bicubic';
+export type ResizeMode = 'nearest' | 'bilinear' | 'bicubic' | 'area' | 'pil-bicubic' | 'pil-bilinear';
+
+/** PIL resampling filters (Pillow libImaging/Resample.c): support and kernel. */
+const PIL_FILTERS = {
+  bicubic: {
+    support: 2,
+    f: (x: number) => {
+      const a = -0.5;
+      const t = Math.abs(x);
+      return t < 1 ? ((a + 2) * t - (a + 3)) * t * t + 1 : t < 2 ? (((t - 5) * t + 8) * t - 4) * a : 0;
+    },
+  },
+  bilinear: { support: 1, f: (x: number) => Math.max(0, 1 - Math.abs(x)) },
+};
+
+/**
+ * PIL's normalised resampling weights along one axis (precompute_coeffs): for each output pixel the first input
+ * index and the float64 weights (which sum to 1).
+ */
+export function pilWeights(inSize: number, outSize: number, filter: 'bicubic' | 'bilinear'): Array<{ start: number; weights: number[] }> {
+  const { support: base, f } = PIL_FILTERS[filter];
+  const scale = inSize / outSize;
+  const fscale = Math.max(scale, 1);
+  const support = base * fscale;
+  const out: Array<{ start: number; weights: number[] }> = [];
+  for (let o = 0; o < outSize; o++) {
+    const center = (o + 0.5) * scale;
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize);
+    const ws: number[] = [];
+    let total = 0;
+    for (let x = xmin; x < xmax; x++) {
+      const w = f((x - center + 0.5) / fscale);
+      ws.push(w);
+      total += w;
+    }
+    out.push({ start: xmin, weights: ws.map((w) => (total !== 0 ? w / total : 0)) });
+  }
+  return out;
+}
 
 function cubicWeights(t: number, a: number): [number, number, number, number] {
   const c1 = (x: number) => ((a + 2) * x - (a + 3)) * x * x + 1;
@@ -45,26 +85,11 @@ export function interpolationMatrix(inSize: number, outSize: number, mode: Resiz
       const start = Math.floor((o * inSize) / outSize);
       const end = Math.ceil(((o + 1) * inSize) / outSize);
       for (let i = start; i < end; i++) m[row + i] = 1 / (end - start);
-    } else if (mode === 'pil-bicubic') {
-      // PIL ImagingResample: filter support 2 (bicubic, a = -0.5), widened by the scale when downsampling.
-      const scale = inSize / outSize;
-      const fscale = Math.max(scale, 1);
-      const support = 2 * fscale;
-      const center = (o + 0.5) * scale;
-      const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-      const xmax = Math.min(Math.trunc(center + support + 0.5), inSize);
-      const ws: number[] = [];
-      let total = 0;
-      for (let x = xmin; x < xmax; x++) {
-        const t = Math.abs((x - center + 0.5) / fscale);
-        const a = -0.5;
-        const w = t < 1 ? ((a + 2) * t - (a + 3)) * t * t + 1 : t < 2 ? (((t - 5) * t + 8) * t - 4) * a : 0;
-        ws.push(w);
-        total += w;
-      }
-      for (let x = xmin; x < xmax; x++) m[row + x] = total !== 0 ? ws[x - xmin] / total : 0;
+    } else if (mode === 'pil-bicubic' || mode === 'pil-bilinear') {
+      const { start, weights } = pilWeights(inSize, outSize, mode === 'pil-bicubic' ? 'bicubic' : 'bilinear')[o];
+      weights.forEach((w, i) => (m[row + start + i] = w));
     } else {
-      throw new Error(`resize: unknown mode '${mode}' (expected nearest, bilinear, bicubic, area or pil-bicubic)`);
+      throw new Error(`resize: unknown mode '${mode}' (expected nearest, bilinear, bicubic, area, pil-bicubic or pil-bilinear)`);
     }
   }
   return Float32Array.from(m);

@@ -154,6 +154,18 @@ describe('tiny DINO (HF ViTModel layout)', () => {
     });
   });
 
+  test('preprocess 8-bit images equals ViTImageProcessor (PIL bilinear to 32x32, ImageNet mean/std)', () => {
+    expect(dino.imageProcessor.resizeTo).toEqual([32, 32]);
+    const imgs: RawImageLike[] = [0, 1].map((i) => {
+      const r = io[`pre/input.image${i}`];
+      return { data: Uint8Array.from(r.data as ArrayLike<number>), height: r.shape[0], width: r.shape[1], channels: 3 };
+    });
+    const px = dino.preprocess(imgs);
+    const expected = nchwToNhwc(io['pre/output.pixel_values_vit']);
+    expect(relativeError(px, expected)).toBeLessThan(1e-6);
+    tf.dispose([px, expected]);
+  });
+
   test('bad hooks and images throw', () => {
     const px = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
     expect(() => dino.forward(px, { hooks: [3] })).toThrow(/hook 3/);
