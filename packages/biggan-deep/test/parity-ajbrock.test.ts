@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { parityFixture, readFixture, relativeError, nchwToNhwc } from '@ganzoo/core';
+import { initBackend, parityFixture, readFixture, relativeError, nchwToNhwc } from '@ganzoo/core';
 import { BigGANDeep } from '../src';
 
 const dir = parityFixture('biggan-deep-ajbrock');
@@ -61,7 +61,11 @@ export async function runAjbrockParity(backend: string): Promise<Record<string, 
 
 maybe('BigGAN-deep ajbrock parity', () => {
   test('cpu: G image, D logit and every intermediate within 1e-4 via G.pth / D.pth', async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ backend: 'cpu', log: false });
     await runAjbrockParity('cpu');
+  });
+  test('wasm: same checks', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    await runAjbrockParity('wasm');
   });
 });
