@@ -258,7 +258,7 @@ export function configFromJson(json: any): GalipConfig {
       transformerLayers: g('transformer_layers', 'transformerLayers'),
     };
   } else {
-    const type = json.clip4trn?.type ?? 'ViT-B/32';
+    const type = typeof json.clip === 'string' ? json.clip : json.clip4trn?.type ?? 'ViT-B/32';
     if (!(type in CLIP_TYPES)) {
       throw new Error(`GALIP config.json: unknown CLIP type '${type}'; expected one of ${Object.keys(CLIP_TYPES).join(', ')} or an explicit 'clip' block`);
     }

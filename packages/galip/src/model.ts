@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '@ganzoo/core';
+import { Rng, resolveWeights } from '@ganzoo/core';
 import { CLIP, toTfLayout } from '@ganzoo/encoders';
 import { ClipImageFeatures, checkClipMatches, clipImageEncoder, clipTextEncoder, encoderClipConfig, randomClip } from './clip';
 import { GalipConfig, PresetName, configFromJson, galipConfig } from './config';
@@ -21,7 +21,7 @@ export interface CreateOptions {
 }
 
 export interface FromPretrainedOptions {
-  /** The GALIP checkpoint file (default: the `state_epoch_*.pth` of `dir` with the highest epoch, or config.state_epoch). */
+  /** The GALIP checkpoint file (default: `src` itself, or the `state_epoch_*.pth` of the folder with the highest epoch / config.state_epoch). */
   checkpoint?: string;
   /**
    * The CLIP weights it was trained with: an OpenAI CLIP state_dict file, a Hugging Face CLIP folder, a manifest id
@@ -134,22 +134,41 @@ export class GALIP {
 
   /**
    * Load GALIP's own checkpoint (`state_epoch_*.pth`: torch.save of {'model': {'netG', 'netD', 'netC'}, ...},
-   * `module.` prefixes stripped), the CLIP weights it was trained with and `config.json` (yml settings) from `dir`.
+   * `module.` prefixes stripped), the CLIP weights it was trained with and the yml settings. `src` is
+   *  - a folder holding the checkpoint, `config.json` and (unless opts.clip) `clip.pth`;
+   *  - a checkpoint file (e.g. the downloaded `pre_coco.pth`), with opts.config (or a config.json beside it);
+   *  - a manifest id (`galip-coco`, `galip-cc12m`): its config and CLIP id come from the manifest; the official
+   *    files are manual downloads, so the error says where to get the file and where to put it.
    */
-  static async fromPretrained(dir: string, opts: FromPretrainedOptions = {}): Promise<GALIP> {
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-      throw new Error(`GALIP.fromPretrained: expected a folder holding state_epoch_*.pth, config.json and the CLIP weights, found ${fs.existsSync(dir) ? 'a file' : 'nothing'} at ${dir}`);
-    }
+  static async fromPretrained(src: string, opts: FromPretrainedOptions = {}): Promise<GALIP> {
+    let dir: string;
+    let ckpt: string | undefined = opts.checkpoint;
     let json: any = null;
+    let clipDefault: string | undefined;
+    if (fs.existsSync(src) && fs.statSync(src).isDirectory()) {
+      dir = src;
+    } else if (fs.existsSync(src)) {
+      dir = path.dirname(src);
+      ckpt = ckpt ?? src;
+    } else if (!/[\\/]/.test(src) && !/\.(pth|pt|bin)$/.test(src)) {
+      const r = await resolveWeights(src, { cacheDir: opts.cacheDir, offline: opts.offline });
+      if (r.entry && r.entry.model !== 'galip') throw new Error(`GALIP.fromPretrained: manifest id '${src}' is a ${r.entry.model} model, not galip`);
+      dir = r.dir;
+      ckpt = ckpt ?? Object.values(r.files).find((f) => /\.(pth|pt|bin)$/.test(f));
+      json = r.entry?.config ?? null;
+      clipDefault = (r.entry as any)?.requires?.[0];
+    } else {
+      throw new Error(`GALIP.fromPretrained: expected a folder, a state_epoch_*.pth file or a manifest id such as 'galip-coco', found nothing at ${src}`);
+    }
     const cfgPath = path.join(dir, 'config.json');
-    if (fs.existsSync(cfgPath)) json = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+    if (!json && fs.existsSync(cfgPath)) json = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
     let cfg: GalipConfig;
     if (opts.config) cfg = galipConfig(opts.config);
     else if (json) cfg = configFromJson(json);
-    else throw new Error(`GALIP.fromPretrained: no config.json in ${dir} and no config option`);
-    const ckpt = opts.checkpoint ?? findCheckpoint(dir, json?.state_epoch);
+    else throw new Error(`GALIP.fromPretrained: no config.json in ${dir}; pass opts.config (a preset such as 'coco' or a GalipConfig)`);
+    ckpt = ckpt ?? findCheckpoint(dir, json?.state_epoch);
     const sds = readGalipCheckpoint(ckpt);
-    let clipSrc: string | CLIP | undefined = opts.clip ?? json?.clip_weights;
+    let clipSrc: string | CLIP | undefined = opts.clip ?? json?.clip_weights ?? clipDefault;
     if (!clipSrc) {
       const cand = ['clip.pth', 'clip.pt', 'clip.safetensors', 'clip.bin'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
       if (!cand) throw new Error(`GALIP.fromPretrained: no CLIP weights: pass opts.clip (a file, folder or id such as 'openai/clip-vit-base-patch32') or put clip.pth in ${dir}`);

@@ -16,6 +16,18 @@ test('a checkpoint object without netG is refused with what was found', () => {
   expect(() => galipStateDicts({ foo: 1 })).toThrow(/expected \{'model': \{'netG', 'netD', 'netC'\}\}/);
 });
 
+test('manifest ids: the official checkpoints are manual downloads, and the error says where to get them', async () => {
+  const os = require('os');
+  const fs = require('fs');
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'galip-'));
+  try {
+    await expect(GALIP.fromPretrained('galip-coco', { cacheDir: cache })).rejects.toThrow(/pre_coco\.pth.*must be downloaded by hand.*drive\.google\.com/s);
+    await expect(GALIP.fromPretrained('no-such-model', { cacheDir: cache })).rejects.toThrow(/no-such-model/);
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+});
+
 maybe('fixture checkpoint (state_epoch_000.pth, module. prefixes)', () => {
   const modelDir = dir ? path.join(dir, 'model') : '';
 
@@ -52,6 +64,12 @@ maybe('fixture checkpoint (state_epoch_000.pth, module. prefixes)', () => {
     const before = tf.memory().numTensors;
     await expect(GALIP.fromPretrained(modelDir, { config: cfg })).rejects.toThrow(/netG: the weights do not match the GALIP config: mis-shaped keys .*mapping\.conv\.weight: expected \[32,64,5,5\], found \[16,64,5,5\]/);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('a checkpoint file path works like the folder (config.json and clip.pth beside it)', async () => {
+    const model = await GALIP.fromPretrained(path.join(modelDir, 'state_epoch_000.pth'), { discriminator: false });
+    expect(model.config.netDOut).toBe(32);
+    model.dispose();
   });
 
   test('generation only: discriminator false skips NetD/NetC', async () => {

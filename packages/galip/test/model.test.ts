@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, relativeError } from '@ganzoo/core';
 import {
-  GALIP, galipConfig, gBlockSpecs, configFromJson, netGSpecs, resizeNearest, resizeNearestGather, torchNearestIndices,
+  GALIP, galipConfig, gBlockSpecs, configFromJson, netGSpecs, netDSpecs, netCSpecs, resizeNearest, resizeNearestGather, torchNearestIndices,
 } from '@ganzoo/galip';
 
 beforeAll(async () => {
@@ -23,6 +23,13 @@ describe('config', () => {
     const coco = galipConfig('coco');
     // NetG trainable (excl. CLIP) 51.83 M
     expect(Math.round(n(netGSpecs(coco)) / 1e4) / 100).toBeCloseTo(51.83, 2);
+    expect(Math.round(n(netDSpecs(coco)) / 1e4) / 100).toBeCloseTo(28.71, 2);
+    expect(Math.round(n(netCSpecs(coco)) / 1e4) / 100).toBeCloseTo(2.10, 2);
+  });
+
+  test('the manifest config of galip-coco is the coco preset', () => {
+    const cfg = configFromJson({ nf: 64, z_dim: 100, cond_dim: 512, imsize: 256, ch_size: 3, clip: 'ViT-B/32', mixed_precision: false, output_size: 224 });
+    expect(cfg).toEqual(galipConfig('coco'));
   });
 
   test('yml-style config.json with width substitutions', () => {

@@ -23,7 +23,6 @@ maybe('GALIP parity (official code, reduced widths)', () => {
   });
   afterAll(() => {
     model?.dispose();
-    // eslint-disable-next-line no-console
     console.log(`GALIP parity on ${tf.getBackend()} (max|Δ|/max|ref|):\n` + Object.entries(errors).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n'));
   });
 
