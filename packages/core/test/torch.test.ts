@@ -69,6 +69,26 @@ describe('readTorchCheckpoint on torch-made fixtures', () => {
     checkMixed(readTorchCheckpoint(fs.readFileSync(path.join(FIX, 'mixed.legacy.pt'))));
   });
 
+  test('filter reads only the selected tensors (others are not even read: a corrupt one is not noticed)', () => {
+    const full = fs.readFileSync(path.join(FIX, 'mixed.zip.pt'));
+    const obj = readTorchCheckpoint(full, { filter: (k) => k.startsWith('nested.') || k === 'f32' }) as Record<string, any>;
+    expect(Object.keys(flattenStateDict(obj)).sort()).toEqual(['f32', 'nested.list.0', 'nested.module.w', 'nested.tuple.0']);
+    expect(obj.nested.list).toHaveLength(3);
+    expect(obj.plain.int).toBe(-7); // non-tensor values are all kept
+    expect('bf16' in obj).toBe(false);
+    // corrupt the storage of 'bf16' (CRC error when read), then load without it
+    const zr = new ZipReader(bufferSource(full));
+    const all = readTorchCheckpoint(full) as Record<string, RawTensor>;
+    const bf16Key = [...zr.entries.keys()].find((n) => {
+      if (!n.includes('/data/') || zr.entries.get(n)!.size !== all.bf16.data.length * 2) return false;
+      return true;
+    })!;
+    const broken = Buffer.from(full);
+    broken[zr.dataOffset(bf16Key)] ^= 0xff;
+    expect(() => readTorchCheckpoint(broken)).toThrow(/CRC-32/);
+    expect(Object.keys(flattenStateDict(readTorchCheckpoint(broken, { filter: (k) => k !== 'bf16' })))).not.toContain('bf16');
+  });
+
   test('flattenStateDict prefix and stripKeyPrefix', () => {
     const obj = readTorchCheckpoint(path.join(FIX, 'mixed.zip.pt')) as Record<string, unknown>;
     const flat = flattenStateDict(obj.nested, 'net.');

@@ -264,52 +264,80 @@ class StorageBank {
   }
 }
 
-/** Replace every PendingTensor in the tree by its RawTensor (shared references stay shared). */
-function materialize(root: unknown, bank: StorageBank): unknown {
+const SKIP = Symbol('skip');
+
+/**
+ * Replace every PendingTensor in the tree by its RawTensor (shared references stay shared). With `filter`,
+ * only tensors whose dotted path passes it are read (the others are left out of dicts, or null in lists).
+ */
+function materialize(root: unknown, bank: StorageBank, filter?: (key: string) => boolean): unknown {
   const seen = new Map<object, unknown>();
-  const walk = (x: unknown): unknown => {
+  const active = new Set<object>();
+  const join = (a: string, b: string) => (a ? `${a}.${b}` : b);
+  const walk = (x: unknown, key: string): unknown => {
     if (x === null || typeof x !== 'object') return x;
     if (seen.has(x)) return seen.get(x);
     if (x instanceof PendingTensor) {
+      if (filter && !filter(key)) return SKIP;
       const r = bank.tensor(x);
       seen.set(x, r);
       return r;
     }
-    if (Array.isArray(x)) {
-      const frozen = Object.isFrozen(x);
-      const out: unknown[] = [];
-      seen.set(x, out);
-      for (const v of x) out.push(walk(v));
-      return frozen ? Object.freeze(out) : out;
-    }
-    if (x instanceof Set) {
-      const out = new Set<unknown>();
-      seen.set(x, out);
-      for (const v of x) out.add(walk(v));
-      return out;
-    }
-    if (isPlainDict(x)) {
-      const out: PyDict = {};
-      seen.set(x, out);
-      for (const k of Object.keys(x)) dictSet(out, k, walk(x[k]));
-      const st = Object.getOwnPropertyDescriptor(x, '__state__');
-      if (st) Object.defineProperty(out, '__state__', { value: walk(st.value), enumerable: false, writable: true, configurable: true });
-      return out;
-    }
     if ((x as StorageRef).kind === 'torch.storage') {
       // a bare storage in the tree: give it as a 1-D tensor of its elements
+      if (filter && !filter(key)) return SKIP;
       const s = x as StorageRef;
       const r = bank.tensor(new PendingTensor(s, 0, [s.numel], [1], s.dtype));
       seen.set(x, r);
       return r;
     }
     if ('pyGlobal' in (x as object)) return `<${(x as PyGlobal).pyGlobal}>`;
-    return x;
+    if (active.has(x)) return null; // a container inside itself (only possible with a filter: no memo then)
+    const memo = (out: unknown) => {
+      if (!filter) seen.set(x, out); // with a filter a shared container may differ per path
+    };
+    active.add(x);
+    try {
+      if (Array.isArray(x)) {
+        const frozen = Object.isFrozen(x);
+        const out: unknown[] = [];
+        memo(out);
+        x.forEach((v, i) => {
+          const r = walk(v, join(key, String(i)));
+          out.push(r === SKIP ? null : r);
+        });
+        return frozen ? Object.freeze(out) : out;
+      }
+      if (x instanceof Set) {
+        const out = new Set<unknown>();
+        memo(out);
+        for (const v of x) {
+          const r = walk(v, key);
+          if (r !== SKIP) out.add(r);
+        }
+        return out;
+      }
+      if (isPlainDict(x)) {
+        const out: PyDict = {};
+        memo(out);
+        for (const k of Object.keys(x)) {
+          const r = walk(x[k], join(key, k));
+          if (r !== SKIP) dictSet(out, k, r);
+        }
+        const st = Object.getOwnPropertyDescriptor(x, '__state__');
+        if (st) Object.defineProperty(out, '__state__', { value: walk(st.value, key), enumerable: false, writable: true, configurable: true });
+        return out;
+      }
+      return x;
+    } finally {
+      active.delete(x);
+    }
   };
-  return walk(root);
+  const r = walk(root, '');
+  return r === SKIP ? null : r;
 }
 
-function readZip(src: ByteSource, what: string): unknown {
+function readZip(src: ByteSource, what: string, filter?: (key: string) => boolean): unknown {
   const zip = new ZipReader(src, what);
   const names = [...zip.entries.keys()];
   const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? names.find((n) => n.endsWith('data.pkl'));
@@ -335,10 +363,10 @@ function readZip(src: ByteSource, what: string): unknown {
     if (e.size < need) throw new Error(`storage '${s.key}' needs ${need} bytes (${s.numel} x ${s.dtype}) but entry '${name}' has ${e.size}`);
     return zip.read(name);
   });
-  return materialize(value, bank);
+  return materialize(value, bank, filter);
 }
 
-function readLegacy(src: ByteSource, what: string): unknown {
+function readLegacy(src: ByteSource, what: string, filter?: (key: string) => boolean): unknown {
   const win = windowedSource(src);
   const plain = { findClass: (): undefined => undefined };
   let pos = 0;
@@ -414,7 +442,15 @@ function readLegacy(src: ByteSource, what: string): unknown {
     if (off === undefined) throw new Error(`storage '${s.key}' is used by a tensor but missing from the storage list (corrupt)`);
     return src.read(off, s.numel * ELEMENT_BYTES[s.dtype]);
   });
-  return materialize(main.value, bank);
+  return materialize(main.value, bank, filter);
+}
+
+export interface ReadTorchOptions {
+  /**
+   * Read only the tensors whose dotted path (as flattenStateDict names them, e.g. 'model.netG.module.fc.weight')
+   * passes; the others are never read from disk (left out of dicts, null in lists).
+   */
+  filter?: (key: string) => boolean;
 }
 
 /**
@@ -423,7 +459,7 @@ function readLegacy(src: ByteSource, what: string): unknown {
  * float32 with `sourceDtype` telling the original). Throws an Error naming the file and what is wrong for
  * corrupt, truncated or unsafe files (a global other than tensor rebuilders and plain containers).
  */
-export function readTorchCheckpoint(fileOrBuffer: string | Uint8Array): TorchObject {
+export function readTorchCheckpoint(fileOrBuffer: string | Uint8Array, opts: ReadTorchOptions = {}): TorchObject {
   const what = typeof fileOrBuffer === 'string' ? fileOrBuffer : 'buffer';
   let src: ByteSource;
   let close = () => {};
@@ -438,7 +474,7 @@ export function readTorchCheckpoint(fileOrBuffer: string | Uint8Array): TorchObj
   }
   try {
     if (src.size < 4) throw new Error(`only ${src.size} bytes: not a PyTorch checkpoint (truncated?)`);
-    return looksLikeZip(src.read(0, 4)) ? readZip(src, what) : readLegacy(src, what);
+    return looksLikeZip(src.read(0, 4)) ? readZip(src, what, opts.filter) : readLegacy(src, what, opts.filter);
   } catch (e) {
     const msg = (e as Error).message;
     const err = new Error(msg.startsWith(what) ? `torch checkpoint ${msg}` : `torch checkpoint ${what}: ${msg}`);
