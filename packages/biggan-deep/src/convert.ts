@@ -179,7 +179,8 @@ function toOfficial(t: tf.Tensor, e: Entry, layout: 'hf' | 'ajbrock'): tf.Tensor
   });
 }
 
-function looseToTensor(t: LooseTensor): tf.Tensor {
+function looseToTensor(t: LooseTensor | tf.Tensor): tf.Tensor {
+  if (t instanceof tf.Tensor) return t.clone();
   const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
   const data = t.data instanceof Float32Array || t.data instanceof Int32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
   return tf.tensor(data as Float32Array, t.shape, dtype);
@@ -190,7 +191,7 @@ function looseToTensor(t: LooseTensor): tf.Tensor {
  * mis-shaped keys. `which`: 'G' (generator keys only) or 'D' (ajbrock D.pth keys only).
  */
 export function convertFromOfficial(
-  cfg: BigGANDeepConfig, layout: 'hf' | 'ajbrock', which: 'G' | 'D', state: Record<string, LooseTensor>,
+  cfg: BigGANDeepConfig, layout: 'hf' | 'ajbrock', which: 'G' | 'D', state: Record<string, LooseTensor | tf.Tensor>,
 ): Record<string, tf.Tensor> {
   const table = which === 'D' ? ajbrockDTable(cfg) : layout === 'hf' ? hfTable(cfg) : ajbrockTable(cfg);
   const ignore = (k: string) => layout === 'ajbrock' && /(^|\.)sv\d+$/.test(k);
