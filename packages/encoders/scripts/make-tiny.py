@@ -208,7 +208,7 @@ def block_params(prefix, w, mlp, sd, names):
     sd[f'{prefix}.{names["fc2"]}.weight'], sd[f'{prefix}.{names["fc2"]}.bias'] = wt, b
 
 
-def run_block(x, sd, prefix, names, heads, eps, act, mask=None):
+def run_block(x, sd, prefix, names, heads, eps, act, mask=None, ls=None):
     g = lambda r, p: sd[f'{prefix}.{names[r]}.{p}']
     B, L = x.shape[0], x.shape[1]
     W = int(x.shape[-1])
@@ -220,11 +220,13 @@ def run_block(x, sd, prefix, names, heads, eps, act, mask=None):
     if mask is not None:
         a = a + mask
     o = (a.softmax(-1) @ v).transpose(1, 2).reshape(B, L, W)
-    x = x + F.linear(o, g('o', 'weight'), g('o', 'bias'))
+    o = F.linear(o, g('o', 'weight'), g('o', 'bias'))
+    x = x + (o * sd[f'{prefix}.{ls[0]}'] if ls else o)
     h = F.layer_norm(x, (W,), g('ln2', 'weight'), g('ln2', 'bias'), eps)
     h = F.linear(h, g('fc1', 'weight'), g('fc1', 'bias'))
     h = h * torch.sigmoid(1.702 * h) if act == 'quick_gelu' else F.gelu(h)
-    return x + F.linear(h, g('fc2', 'weight'), g('fc2', 'bias'))
+    h = F.linear(h, g('fc2', 'weight'), g('fc2', 'bias'))
+    return x + (h * sd[f'{prefix}.{ls[1]}'] if ls else h)
 
 
 CLIP_NAMES = {'q': 'self_attn.q_proj', 'k': 'self_attn.k_proj', 'v': 'self_attn.v_proj', 'o': 'self_attn.out_proj',
@@ -235,7 +237,7 @@ VIT_NAMES = {'q': 'attention.attention.query', 'k': 'attention.attention.key', '
 
 
 def make_clip(out_dir):
-    T = dict(vocab=len(VOCAB), width=32, heads=2, layers=2, ctx=77)
+    T = dict(vocab=len(VOCAB), width=16, heads=2, layers=2, ctx=77)
     V = dict(image=32, patch=8, width=32, heads=2, layers=2)
     E = 16
     sd = {}
@@ -362,6 +364,48 @@ def make_dino(out_dir):
     return sd, C
 
 
+DINOV2_NAMES = {'q': 'attention.attention.query', 'k': 'attention.attention.key', 'v': 'attention.attention.value',
+                'o': 'attention.output.dense', 'ln1': 'norm1', 'ln2': 'norm2', 'fc1': 'mlp.fc1', 'fc2': 'mlp.fc2'}
+
+
+def make_dinov2(out_dir):
+    """A tiny Dinov2Model (HF names: norm1/norm2, mlp.fc1/fc2, layer_scale1/2.lambda1, mask_token)."""
+    C = dict(image=16, patch=4, width=16, heads=2, layers=2, eps=1e-6)
+    sd = {}
+    grid = C['image'] // C['patch']
+    sd['embeddings.cls_token'] = rnd(1, 1, C['width'], scale=0.5)
+    sd['embeddings.mask_token'] = torch.zeros(1, C['width'])
+    sd['embeddings.position_embeddings'] = rnd(1, grid * grid + 1, C['width'], scale=0.5)
+    sd['embeddings.patch_embeddings.projection.weight'] = rnd(C['width'], 3, C['patch'], C['patch'], scale=1 / math.sqrt(3 * C['patch'] ** 2))
+    sd['embeddings.patch_embeddings.projection.bias'] = rnd(C['width'], scale=0.1)
+    for i in range(C['layers']):
+        block_params(f'encoder.layer.{i}', C['width'], 4 * C['width'], sd, DINOV2_NAMES)
+        sd[f'encoder.layer.{i}.layer_scale1.lambda1'] = 0.5 + rnd(C['width'], scale=0.2)
+        sd[f'encoder.layer.{i}.layer_scale2.lambda1'] = 0.5 + rnd(C['width'], scale=0.2)
+    sd['layernorm.weight'], sd['layernorm.bias'] = ln_params(C['width'])
+    os.makedirs(out_dir, exist_ok=True)
+    save_safetensors(os.path.join(out_dir, 'model.safetensors'), sd, {'format': 'pt'})
+    write_json(os.path.join(out_dir, 'config.json'), {
+        'architectures': ['Dinov2Model'], 'model_type': 'dinov2', 'hidden_size': C['width'], 'num_hidden_layers': C['layers'],
+        'num_attention_heads': C['heads'], 'mlp_ratio': 4, 'hidden_act': 'gelu', 'layer_norm_eps': C['eps'],
+        'image_size': C['image'], 'patch_size': C['patch'], 'num_channels': 3, 'qkv_bias': True, 'layerscale_value': 1.0,
+        'use_swiglu_ffn': False})
+    return sd, C
+
+
+def dinov2_forward(sd, C, px):
+    """Dinov2Model forward: embeddings (interpolate_pos_encoding = DINO's +0.1 bicubic rule), LayerScale blocks, layernorm."""
+    x = F.conv2d(px, sd['embeddings.patch_embeddings.projection.weight'], sd['embeddings.patch_embeddings.projection.bias'], stride=C['patch'])
+    gh, gw = x.shape[-2:]
+    x = torch.cat([sd['embeddings.cls_token'].expand(x.shape[0], -1, -1), x.flatten(2).transpose(1, 2)], 1)
+    g0 = C['image'] // C['patch']
+    x = x + (sd['embeddings.position_embeddings'] if (gh, gw) == (g0, g0) else dino_pos_official(sd['embeddings.position_embeddings'], g0, gh, gw))
+    for i in range(C['layers']):
+        x = run_block(x, sd, f'encoder.layer.{i}', DINOV2_NAMES, C['heads'], C['eps'], 'gelu', ls=('layer_scale1.lambda1', 'layer_scale2.lambda1'))
+    x = F.layer_norm(x, (C['width'],), sd['layernorm.weight'], sd['layernorm.bias'], C['eps'])
+    return x, x[:, 0]
+
+
 def dino_pos_official(pos, g0, gh, gw):
     """facebookresearch/dino VisionTransformer.interpolate_pos_encoding (square grids; +0.1, scale_factor, bicubic)."""
     cls, patch = pos[:, :1], pos[:, 1:]
@@ -459,6 +503,15 @@ def main():
         ref['dino/input.pixel_values_48x40'] = px48
         ref['dino/output.pooled_48x40_official'] = dino_forward(dino_sd, C, px48, dino_pos_official)[1]
         ref['dino/output.pooled_48x40_hf'] = dino_forward(dino_sd, C, px48, dino_pos_hf)[1]
+
+    v2_sd, C2 = make_dinov2(os.path.join(OUT, 'tiny-dinov2'))
+    with torch.no_grad():
+        for size in (16, 24):
+            px = torch.randn(2, 3, size, size)
+            ref[f'dinov2/input.pixel_values_{size}'] = px
+            last, pooled = dinov2_forward(v2_sd, C2, px)
+            ref[f'dinov2/output.last_hidden_state_{size}'] = last
+            ref[f'dinov2/output.pooled_{size}'] = pooled
 
     # CLIP losses with the official formulas
     x = torch.randn(4, E)

@@ -49,7 +49,7 @@ export const CLIP_PRESETS: Record<string, CLIPConfig> = {
   'ViT-B/32': { embedDim: 512, text: textCfg(512, 8, 12), vision: visionCfg(224, 32, 768, 12, 12) },
   'ViT-B/16': { embedDim: 512, text: textCfg(512, 8, 12), vision: visionCfg(224, 16, 768, 12, 12) },
   'ViT-L/14': { embedDim: 768, text: textCfg(768, 12, 12), vision: visionCfg(224, 14, 1024, 16, 24) },
-  tiny: { embedDim: 16, text: textCfg(32, 2, 2, 512), vision: visionCfg(32, 8, 32, 2, 2) },
+  tiny: { embedDim: 16, text: textCfg(16, 2, 2, 548), vision: visionCfg(32, 8, 32, 2, 2) },
 };
 
 export interface DINOConfig {
@@ -63,6 +63,8 @@ export interface DINOConfig {
   act: Activation;
   /** LayerNorm epsilon: 1e-6 in timm / facebookresearch/dino; HF ViTConfig.layer_norm_eps otherwise. */
   eps: number;
+  /** LayerScale gains in every block (DINOv2: `ls1.gamma`, `ls2.gamma`). */
+  layerScale?: boolean;
 }
 
 function dinoCfg(patch: number, width: number, heads: number): DINOConfig {
@@ -119,8 +121,30 @@ export function clipConfigFromHF(json: any): CLIPConfig {
   };
 }
 
+/** DINOConfig from a Hugging Face Dinov2Config config.json (defaults as transformers' configuration_dinov2.py). */
+export function dinov2ConfigFromHF(json: any): DINOConfig {
+  const a = json.hidden_act ?? 'gelu';
+  if (a !== 'gelu') throw new Error(`DINOv2 config.json: hidden_act '${a}' is not supported (expected gelu)`);
+  if (json.use_swiglu_ffn) throw new Error('DINOv2 config.json: use_swiglu_ffn (ViT-g) is not supported');
+  if (json.num_register_tokens) throw new Error('DINOv2 config.json: register tokens are not supported');
+  const w = json.hidden_size ?? 768;
+  return {
+    imageSize: json.image_size ?? 518,
+    patchSize: json.patch_size ?? 14,
+    width: w,
+    heads: json.num_attention_heads ?? 12,
+    layers: json.num_hidden_layers ?? 12,
+    mlpWidth: Math.round(w * (json.mlp_ratio ?? 4)),
+    qkvBias: json.qkv_bias ?? true,
+    act: 'gelu',
+    eps: json.layer_norm_eps ?? 1e-6,
+    layerScale: true,
+  };
+}
+
 /** DINOConfig from a Hugging Face ViTConfig config.json (defaults as transformers' configuration_vit.py). */
 export function dinoConfigFromHF(json: any): DINOConfig {
+  if (json?.model_type === 'dinov2') return dinov2ConfigFromHF(json);
   const a = json.hidden_act ?? 'gelu';
   if (a !== 'gelu') throw new Error(`DINO config.json: hidden_act '${a}' is not supported (expected gelu)`);
   const w = json.hidden_size ?? 768;

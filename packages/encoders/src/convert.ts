@@ -282,11 +282,15 @@ const VIT_HF_RENAMES: Array<[RegExp, string]> = [
   [/^encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)$/, 'blocks.$1.mlp.fc1.$2'],
   [/^encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)$/, 'blocks.$1.mlp.fc2.$2'],
   [/^layernorm\.(weight|bias)$/, 'norm.$1'],
+  // Dinov2Model
+  [/^encoder\.layer\.(\d+)\.norm([12])\.(weight|bias)$/, 'blocks.$1.norm$2.$3'],
+  [/^encoder\.layer\.(\d+)\.mlp\.(fc[12])\.(weight|bias)$/, 'blocks.$1.mlp.$2.$3'],
+  [/^encoder\.layer\.(\d+)\.layer_scale([12])\.lambda1$/, 'blocks.$1.ls$2.gamma'],
 ];
-/** HF ViTModel keys with no counterpart in the feature network (pooler head, position_ids buffers). */
-const VIT_HF_IGNORED = [/^pooler\./, /\.position_ids$/];
+/** HF ViTModel / Dinov2Model keys with no counterpart in the feature network (pooler, position_ids, mask token). */
+const VIT_HF_IGNORED = [/^pooler\./, /\.position_ids$/, /^embeddings\.mask_token$/];
 
-/** Hugging Face ViTModel -> timm ViT names (torch layout); query/key/value concatenated into qkv. */
+/** Hugging Face ViTModel / Dinov2Model -> timm ViT names (torch layout); query/key/value concatenated into qkv. */
 export function vitHFToTimm(sd: StateDict): StateDict {
   const out: StateDict = {};
   const unknown: string[] = [];
@@ -339,6 +343,10 @@ export function vitExpectedShapes(cfg: DINOConfig): Record<string, number[]> {
     s[`${p}.mlp.fc1.bias`] = [cfg.mlpWidth];
     s[`${p}.mlp.fc2.weight`] = [w, cfg.mlpWidth];
     s[`${p}.mlp.fc2.bias`] = [w];
+    if (cfg.layerScale) {
+      s[`${p}.ls1.gamma`] = [w];
+      s[`${p}.ls2.gamma`] = [w];
+    }
   }
   return s;
 }
@@ -362,6 +370,7 @@ export function dinoConfigFromTimmWeights(sd: StateDict, heads?: number): DINOCo
     qkvBias: 'blocks.0.attn.qkv.bias' in sd,
     act: 'gelu',
     eps: 1e-6,
+    layerScale: 'blocks.0.ls1.gamma' in sd,
   };
 }
 
@@ -376,9 +385,10 @@ export function checkStateDict(sd: StateDict, expected: Record<string, number[]>
     .map((k) => `${k}: expected [${expected[k]}], found [${sd[k].shape}]`);
   if (missing.length || unexpected.length || misshaped.length) {
     const parts: string[] = [];
-    if (missing.length) parts.push(`missing keys (${missing.length}): ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${unexpected.join(', ')}`);
-    if (misshaped.length) parts.push(`mis-shaped keys (${misshaped.length}): ${misshaped.join('; ')}`);
+    const list = (xs: string[], sep: string) => (xs.length > 20 ? `${xs.slice(0, 20).join(sep)}${sep}... (${xs.length - 20} more)` : xs.join(sep));
+    if (missing.length) parts.push(`missing keys (${missing.length}): ${list(missing, ', ')}`);
+    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${list(unexpected, ', ')}`);
+    if (misshaped.length) parts.push(`mis-shaped keys (${misshaped.length}): ${list(misshaped, '; ')}`);
     throw new Error(`${what}: the weights do not match the config: ${parts.join('; ')}`);
   }
 }

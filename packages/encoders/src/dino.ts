@@ -1,5 +1,5 @@
 /**
- * DINO ViT (Caron et al. 2021; timm VisionTransformer / Hugging Face ViTModel) in tfjs: NHWC pixels in, pooled
+ * DINO ViT (Caron et al. 2021; timm VisionTransformer / Hugging Face ViTModel; DINOv2 ViTs with LayerScale) in tfjs: NHWC pixels in, pooled
  * CLS output and hooked tokens (the outputs of chosen blocks and of the embedding stage) out. Parameters are frozen
  * tf.Variables under timm names (see convert.ts); every call is tidy and differentiable w.r.t. the pixels.
  */
@@ -55,7 +55,7 @@ export interface DINOLoadOptions {
 function configFromJson(j: any): DINOConfig | null {
   if (!j || typeof j !== 'object') return null;
   if (j.vit?.config) return dinoConfigFromTimm(j.vit.config);
-  if (j.model_type === 'vit' || j.hidden_size !== undefined) return dinoConfigFromHF(j);
+  if (j.model_type === 'vit' || j.model_type === 'dinov2' || j.hidden_size !== undefined) return dinoConfigFromHF(j);
   if (j.embed_dim !== undefined && j.depth !== undefined) return dinoConfigFromTimm(j);
   return null;
 }
@@ -114,8 +114,8 @@ export class DINO {
       cfg = p;
     } else cfg = opts.config ?? dinoConfigFromTimmWeights(sd, opts.heads);
     if (cfg.width % cfg.heads !== 0) throw new Error(`DINO config: width ${cfg.width} is not divisible by ${cfg.heads} heads`);
-    // timm checkpoints may carry a classifier head; the feature network does not use it
-    for (const k of Object.keys(sd)) if (/^(head|fc_norm|pre_logits)\./.test(k)) delete sd[k];
+    // timm checkpoints may carry a classifier head, DINOv2 ones a mask token; the feature network uses neither
+    for (const k of Object.keys(sd)) if (/^(head|fc_norm|pre_logits)\./.test(k) || k === 'mask_token') delete sd[k];
     checkStateDict(sd, vitExpectedShapes(cfg), `DINO (${det.layout} layout${prefix ? `, prefix '${prefix}'` : ''})`);
     return new DINO(cfg, new ParamMap(toVariables(sd, 'dino')));
   }

@@ -51,6 +51,9 @@ export interface BlockParams {
   fc1Bias?: tf.Tensor;
   fc2Weight: tf.Tensor;
   fc2Bias?: tf.Tensor;
+  /** LayerScale (Touvron et al. 2021, CaiT eq. 3; DINOv2): per-channel gains of the attention / MLP branches. */
+  ls1?: tf.Tensor;
+  ls2?: tf.Tensor;
 }
 
 export interface BlockOptions {
@@ -76,9 +79,12 @@ export function transformerBlock(x: tf.Tensor3D, p: BlockParams, o: BlockOptions
     const qkv = linear(h, p.qkvWeight, p.qkvBias);
     const [q, k, v] = tf.split(qkv, 3, -1);
     const attn = scaledDotProductAttention(splitHeads(q, o.heads), splitHeads(k, o.heads), splitHeads(v, o.heads), { mask: o.mask });
-    const x1 = tf.add(x, linear(mergeHeads(attn), p.outWeight, p.outBias));
+    let a = linear(mergeHeads(attn), p.outWeight, p.outBias);
+    if (p.ls1) a = tf.mul(a, p.ls1);
+    const x1 = tf.add(x, a);
     const h2 = layerNorm(x1, p.ln2Weight, p.ln2Bias, o.eps);
-    const m = linear(activation(linear(h2, p.fc1Weight, p.fc1Bias), o.act), p.fc2Weight, p.fc2Bias);
+    let m = linear(activation(linear(h2, p.fc1Weight, p.fc1Bias), o.act), p.fc2Weight, p.fc2Bias);
+    if (p.ls2) m = tf.mul(m, p.ls2);
     return tf.add(x1, m) as tf.Tensor3D;
   });
 }
@@ -167,5 +173,7 @@ export function blockParams(params: ParamMap, prefix: string, n: BlockNames): Bl
     fc1Bias: params.maybe(`${prefix}.${n.fc1}.bias`),
     fc2Weight: params.get(`${prefix}.${n.fc2}.weight`),
     fc2Bias: params.maybe(`${prefix}.${n.fc2}.bias`),
+    ls1: params.maybe(`${prefix}.ls1.gamma`),
+    ls2: params.maybe(`${prefix}.ls2.gamma`),
   };
 }

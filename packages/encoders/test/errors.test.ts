@@ -17,8 +17,14 @@ beforeAll(async () => {
 describe('weights that do not match the config', () => {
   test('a preset of another size lists mis-shaped and missing keys', () => {
     expect(() => CLIP.fromStateDict(clipSd(), { config: 'ViT-B/32' })).toThrow(
-      /CLIP \(hf layout\): the weights do not match the config: missing keys \(\d+\): transformer\.resblocks\.2\..*mis-shaped keys .*token_embedding\.weight: expected \[49408,512\], found \[548,32\]/,
+      /CLIP \(hf layout\): the weights do not match the config: missing keys \(\d+\): transformer\.resblocks\.2\..*mis-shaped keys .*token_embedding\.weight: expected \[49408,512\], found \[548,16\]/,
     );
+  });
+
+  test('the tiny preset matches the tiny fixture', () => {
+    const clip = CLIP.fromStateDict(clipSd(), { config: 'tiny' });
+    expect(clip.config.text.width).toBe(16);
+    clip.dispose();
   });
 
   test('a missing tensor is named (in the official naming)', () => {
@@ -48,7 +54,7 @@ describe('weights that do not match the config', () => {
     for (const [k, v] of Object.entries(back)) sd[k] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array, sourceDtype: 'F32' };
     tf.dispose(Object.values(back));
     clip.dispose();
-    expect(() => CLIP.fromStateDict(sd)).toThrow(/cannot infer text heads for width 32/);
+    expect(() => CLIP.fromStateDict(sd)).toThrow(/cannot infer text heads for width 16/);
   });
 });
 
@@ -80,7 +86,8 @@ describe('round trip through the official (OpenAI / timm) layout', () => {
     const sd: StateDict = {};
     const back = a.params.stateDict();
     expect(back['visual.conv1.weight'].shape).toEqual([32, 3, 8, 8]);
-    expect(back['transformer.resblocks.0.attn.in_proj_weight'].shape).toEqual([96, 32]);
+    expect(back['transformer.resblocks.0.attn.in_proj_weight'].shape).toEqual([48, 16]);
+    expect(back['visual.transformer.resblocks.0.attn.in_proj_weight'].shape).toEqual([96, 32]);
     for (const [k, v] of Object.entries(back)) sd[k] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array, sourceDtype: 'F32' };
     tf.dispose(Object.values(back));
     const b = CLIP.fromStateDict(sd, { config: a.config });

@@ -58,7 +58,7 @@ describe('tiny CLIP (HF layout, transformers.js tokenizer)', () => {
     expect(relativeError(e, io['clip/output.text_embeds'])).toBeLessThan(TOL);
     e.dispose();
     const tok = clip.textTokens(ids);
-    expect(tok.shape).toEqual([4, 77, 32]);
+    expect(tok.shape).toEqual([4, 77, 16]);
     tok.dispose();
     expect(tf.memory().numTensors).toBe(before);
     ids.dispose();
@@ -173,6 +173,26 @@ describe('tiny DINO (HF ViTModel layout)', () => {
     const bad = tf.zeros([1, 32, 32]);
     expect(() => dino.forward(bad as unknown as tf.Tensor4D)).toThrow(/NHWC/);
     bad.dispose();
+  });
+});
+
+describe('tiny DINOv2 (HF Dinov2Model layout: LayerScale, mask token ignored)', () => {
+  test('forward at the trained size and interpolated to a larger grid', async () => {
+    await tf.setBackend('cpu');
+    const v2 = await DINO.fromPretrained(path.join(FIX, 'tiny-dinov2'));
+    expect(v2.config.layerScale).toBe(true);
+    expect(v2.params.has('blocks.1.ls2.gamma')).toBe(true);
+    const before = tf.memory().numTensors;
+    for (const size of [16, 24]) {
+      tf.tidy(() => {
+        const px = nchwToNhwc(io[`dinov2/input.pixel_values_${size}`]) as tf.Tensor4D;
+        const out = v2.forward(px);
+        expect(relativeError(out.lastHiddenState, io[`dinov2/output.last_hidden_state_${size}`])).toBeLessThan(TOL);
+        expect(relativeError(out.pooled, io[`dinov2/output.pooled_${size}`])).toBeLessThan(TOL);
+      });
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    v2.dispose();
   });
 });
 
