@@ -12,6 +12,10 @@ import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs';
 import type { GanTrainable } from '@ganzoo/core';
 import { CliError, EXIT } from './errors';
+import { bigganAdapter } from './adapters/biggan-deep';
+
+/** Adapters from a package's own public API to the CLI's, where the package does not export the CLI names. */
+const ADAPTERS: Record<string, (pkg: Record<string, unknown>) => ModelPackageApi> = { 'biggan-deep': bigganAdapter };
 
 /** What `finetune` asks a package for. */
 export interface TrainableRequest {
@@ -122,6 +126,8 @@ export function loadPackage(family: Family, need: keyof ModelPackageApi): ModelP
       throw new CliError(`model '${family.id}' is not available: could not load ${family.packageName} (${(e as Error).message.split('\n')[0]})`, EXIT.UNAVAILABLE);
     }
   }
+  const adapter = ADAPTERS[family.id];
+  if (adapter) api = { ...adapter(api as Record<string, unknown>), ...api };
   if (typeof api[need] !== 'function') {
     throw new CliError(`model '${family.id}' does not support this command yet: ${family.packageName} does not export ${String(need)}()`, EXIT.UNAVAILABLE);
   }

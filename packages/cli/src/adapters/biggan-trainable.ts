@@ -1,0 +1,186 @@
+/**
+ * A `GanTrainable` for BigGAN-deep built only from @ganzoo/biggan-deep's public API (BigGANDeep.create /
+ * forwardG / discriminate in training mode, its hinge losses) and core's EMA, following ajbrock's BigGAN-deep
+ * recipe: hinge loss, Adam(β1 = 0, β2 = 0.999, ε = 1e-6), 2 D steps per G step, D on cat(fake, real) in one pass
+ * (one SN power iteration per step), G in train mode (batch BN statistics, running stats updated), EMA of G.
+ * Used by `ganzoo finetune --model biggan-deep` until the package exports its own `createTrainable`.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { EMA, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
+import type { TrainableRequest } from '../models';
+
+/* Structural view of the package's API (kept loose so the CLI does not pin the package's internals). */
+interface Store { vars: Record<string, tf.Variable>; trainable(): tf.Variable[] }
+export interface BigGANNet {
+  config: { generator: { zDim: number; numClasses: number; resolution: number; nStats: number }; discriminator?: unknown };
+  G: Store;
+  D: Store | null;
+  forwardG(z: tf.Tensor2D, classVector: tf.Tensor2D, opts: { truncation: number; training?: boolean }): tf.Tensor4D;
+  discriminate(images: tf.Tensor4D, labels: tf.Tensor1D, opts?: { training?: boolean }): tf.Tensor2D;
+  generate(o: { classes?: number[]; seed?: number; truncation?: number; batchSize?: number }): tf.Tensor4D;
+  variables(): Record<string, tf.Variable>;
+  invalidateCaches(): void;
+  save(dir: string): void;
+  dispose(): void;
+}
+interface BigGANStatic {
+  create(preset: string | object, o?: { seed?: number; discriminator?: boolean }): BigGANNet;
+  fromDirectory(dir: string): BigGANNet;
+  fromPretrained(id: string, o?: object): Promise<BigGANNet>;
+  fromTensors(config: object, g: Record<string, tf.Tensor>, d?: Record<string, tf.Tensor> | null): BigGANNet;
+}
+interface Losses {
+  discriminatorLoss(dReal: tf.Tensor, dFake: tf.Tensor): { loss: tf.Scalar; real: tf.Scalar; fake: tf.Scalar };
+  generatorLoss(dFake: tf.Tensor): tf.Scalar;
+  presetConfig(name: string): Record<string, unknown> & { generator: Record<string, unknown>; discriminator?: Record<string, unknown> };
+}
+
+export class BigGANDeepTrainable implements GanTrainable {
+  readonly modelId = 'biggan-deep';
+  readonly config: Record<string, unknown>;
+  readonly trainDefaults: TrainDefaults = {
+    dStepsPerG: 2, batchSize: 32,
+    G: { lr: 1e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
+    D: { lr: 4e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
+  };
+  readonly conditioning = 'class' as const;
+  readonly resolution: number;
+  readonly numClasses: number;
+  private readonly ema: EMA;
+  private readonly twin: BigGANNet;
+  private readonly zDim: number;
+
+  constructor(private readonly net: BigGANNet, B: BigGANStatic, private readonly L: Losses,
+    readonly classNames?: string[], emaDecay = 0.999, emaStart = 0) {
+    if (!net.D) throw new Error('BigGAN-deep training needs a discriminator: the config has none');
+    const g = net.config.generator;
+    this.config = JSON.parse(JSON.stringify(net.config));
+    this.resolution = g.resolution;
+    this.numClasses = g.numClasses;
+    this.zDim = g.zDim;
+    this.ema = new EMA(net.G.vars, { decay: emaDecay, startStep: emaStart });
+    const gCopy = Object.fromEntries(Object.entries(net.G.vars).map(([k, v]) => [k, v.clone()]));
+    this.twin = B.fromTensors({ ...net.config, discriminator: undefined }, gCopy, null);
+  }
+
+  private z(n: number, seed: number): tf.Tensor2D {
+    return tf.randomNormal([n, this.zDim], 0, 1, 'float32', seed);
+  }
+  private cv(labels: tf.Tensor1D): tf.Tensor2D {
+    return tf.oneHot(labels, this.numClasses).toFloat() as tf.Tensor2D;
+  }
+
+  dVariables(): tf.Variable[] {
+    return this.net.D!.trainable();
+  }
+  gVariables(): tf.Variable[] {
+    return this.net.G.trainable();
+  }
+
+  dLoss(batch: TrainBatch, ctx: StepContext): LossResult {
+    const n = batch.images.shape[0];
+    const labels = batch.labels!;
+    const fake = this.net.forwardG(this.z(n, ctx.seed), this.cv(labels), { truncation: 1, training: true });
+    // ajbrock: D(cat(fake, real)) in one pass, then split.
+    const out = this.net.discriminate(tf.concat([fake, batch.images], 0) as tf.Tensor4D, tf.concat([labels, labels], 0) as tf.Tensor1D, { training: true });
+    const dFake = out.slice([0, 0], [n, -1]);
+    const dReal = out.slice([n, 0], [n, -1]);
+    const l = this.L.discriminatorLoss(dReal, dFake);
+    return { loss: l.loss, logs: { real: l.real, fake: l.fake } };
+  }
+
+  gLoss(batch: TrainBatch, ctx: StepContext): LossResult {
+    const n = batch.images.shape[0];
+    const fake = this.net.forwardG(this.z(n, ctx.seed), this.cv(batch.labels!), { truncation: 1, training: true });
+    return { loss: this.L.generatorLoss(this.net.discriminate(fake, batch.labels!, { training: true })) };
+  }
+
+  emaUpdate(step: number): void {
+    this.ema.update(step);
+  }
+
+  variables(): Record<string, tf.Variable> {
+    const out: Record<string, tf.Variable> = { ...this.net.variables() };
+    for (const [k, v] of Object.entries(this.ema.shadow)) out[`ema.${k}`] = v;
+    return out;
+  }
+
+  /** The EMA generator as a BigGANDeep (G only), synchronised with the current EMA weights. */
+  emaGenerator(): BigGANNet {
+    this.ema.copyTo(this.twin.G.vars);
+    this.twin.invalidateCaches();
+    return this.twin;
+  }
+
+  sample(seeds: number[], cond: { labels?: number[]; truncation?: number }): tf.Tensor4D {
+    const g = this.emaGenerator();
+    return tf.tidy(() => tf.concat(seeds.map((s, i) => g.generate({
+      classes: [cond.labels ? cond.labels[i] : i % this.numClasses], seed: s, truncation: cond.truncation ?? 1, batchSize: 1,
+    })), 0) as tf.Tensor4D);
+  }
+
+  exportGenerator(dir: string): void {
+    const g = this.emaGenerator();
+    // Statistics trained at truncation 1 live in the last row: make every row that row.
+    tf.tidy(() => {
+      for (const [k, v] of Object.entries(g.G.vars)) {
+        if (/\.running_(means|vars)$/.test(k) && v.shape[0] > 1) {
+          const last = v.slice([v.shape[0] - 1, 0], [1, -1]);
+          v.assign(tf.tile(last, [v.shape[0], 1]));
+        }
+      }
+    });
+    g.invalidateCaches();
+    g.save(dir);
+    if (this.classNames) writeFileAtomic(path.join(dir, 'classes.json'), JSON.stringify(this.classNames) + '\n');
+  }
+
+  dispose(): void {
+    this.net.dispose();
+    this.twin.dispose();
+    this.ema.dispose();
+  }
+}
+
+/**
+ * Training presets on top of the package's: `shapes-32` is the shipped default's recipe (the `tiny` 32 px
+ * generator, a wider D than tiny's, a short-run EMA).
+ */
+export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number }> = {
+  'shapes-32': { base: 'tiny', dCh: 8, emaDecay: 0.99, emaStart: 100 },
+};
+
+/** `createTrainable` for the CLI: a preset (default 'tiny') resized to the data's classes, or given weights. */
+export async function createBigGANTrainable(pkg: Record<string, unknown>, req: TrainableRequest): Promise<BigGANDeepTrainable> {
+  const B = pkg.BigGANDeep as BigGANStatic;
+  const L = pkg as unknown as Losses;
+  if (!req.numClasses) throw new Error('BigGAN-deep is class-conditional: the data needs labels (class sub-folders or labels.csv)');
+  let net: BigGANNet;
+  if (req.weights) {
+    net = fs.existsSync(req.weights) ? B.fromDirectory(req.weights) : await B.fromPretrained(req.weights);
+    if (!net.D) {
+      net.dispose();
+      throw new Error(`BigGAN-deep weights ${req.weights} have no discriminator; fine-tuning needs G and D`);
+    }
+    if (net.config.generator.numClasses !== req.numClasses) {
+      const n = net.config.generator.numClasses;
+      net.dispose();
+      throw new Error(`BigGAN-deep weights ${req.weights} have ${n} classes but the data has ${req.numClasses}`);
+    }
+  } else {
+    const local = LOCAL_PRESETS[req.preset ?? ''];
+    const cfg = L.presetConfig(local ? local.base : req.preset ?? 'tiny');
+    if (local?.dCh && cfg.discriminator) cfg.discriminator.ch = local.dCh;
+    cfg.generator.numClasses = req.numClasses;
+    // A model trained here has no truncation-indexed BN statistics: train mode at truncation 1 updates the last
+    // row; export copies it to every row (2 rows, not 1: the package's row update needs >= 2 rows today).
+    cfg.generator.nStats = 2;
+    if (!cfg.discriminator) throw new Error(`BigGAN-deep preset '${req.preset}' has no discriminator config`);
+    cfg.discriminator.numClasses = req.numClasses;
+    net = B.create(cfg, { seed: req.seed ?? 0, discriminator: true });
+    if (local) return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart);
+  }
+  return new BigGANDeepTrainable(net, B, L, req.classNames);
+}
