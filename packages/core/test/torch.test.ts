@@ -65,6 +65,25 @@ describe('readTorchCheckpoint on torch-made fixtures', () => {
     });
   }
 
+  test('TorchScript archive (torch.jit.save, fp16): module attributes give the state_dict', () => {
+    const want = JSON.parse(fs.readFileSync(path.join(FIX, 'scripted.json'), 'utf8')) as Record<string, { shape: number[]; dtype: string; values: number[] }>;
+    const obj = readTorchCheckpoint(path.join(FIX, 'scripted.jit.pt')) as Record<string, unknown>;
+    expect(Object.getOwnPropertyDescriptor(obj, '__class__')?.value).toMatch(/^__torch__\./);
+    expect(obj.training).toBe(true);
+    const flat = flattenStateDict(obj);
+    expect(Object.keys(flat)).toEqual(Object.keys(want));
+    for (const [k, w] of Object.entries(want)) {
+      expect({ k, shape: flat[k].shape, dtype: flat[k].sourceDtype, v: Array.from(flat[k].data) }).toEqual({ k, shape: w.shape, dtype: w.dtype, v: w.values });
+    }
+  });
+
+  test('TorchScript archives still refuse globals outside __torch__ (the compiled classes are inert data)', () => {
+    const zr = new ZipReader(bufferSource(fs.readFileSync(path.join(FIX, 'scripted.jit.pt'))));
+    expect([...zr.entries.keys()].some((n) => n.includes('/code/'))).toBe(true);
+    expect(() => readTorchCheckpoint(zipWithPickle(OS_SYSTEM, 'scripted.jit.pt'))).toThrow(/refusing to load global 'os\.system'/);
+    expect(() => readTorchCheckpoint(zipWithPickle(BUILTINS_EVAL, 'scripted.jit.pt'))).toThrow(/refusing to load global 'builtins\.eval'/);
+  });
+
   test('reads from a buffer as from a file', () => {
     checkMixed(readTorchCheckpoint(fs.readFileSync(path.join(FIX, 'mixed.legacy.pt'))));
   });
@@ -171,9 +190,9 @@ const BUILTINS_EVAL = b('\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x08bui
 const PY2_EVAL = b('\x80\x02c__builtin__\neval\nX\x03\x00\x00\x001+1\x85R.');
 
 /** Put a pickle into a torch zip container (the real mixed.zip.pt with its data.pkl replaced). */
-function zipWithPickle(pkl: Buffer): Buffer {
+function zipWithPickle(pkl: Buffer, base = 'mixed.zip.pt'): Buffer {
   // re-build a STORED zip with the fixture's entries and the given data.pkl
-  const src = fs.readFileSync(path.join(FIX, 'mixed.zip.pt'));
+  const src = fs.readFileSync(path.join(FIX, base));
   const zr = new ZipReader(bufferSource(src));
   const files: [string, Uint8Array][] = [...zr.entries.keys()].map((n) => [n, n.endsWith('data.pkl') ? pkl : zr.read(n)]);
   const locals: Buffer[] = [];

@@ -13,6 +13,10 @@
  * (`torch._utils._rebuild_tensor[_v2|_v3]`, `_rebuild_parameter[_with_state]`), storage types and dtypes,
  * OrderedDict and plain containers are allowed; any other global is refused with an Error naming it.
  * Tensors come out as safetensors.ts's RawTensor (C-order copies of strided views).
+ *
+ * TorchScript archives (torch.jit.save, e.g. OpenAI's CLIP `ViT-B-32.pt`) are zip files of the same layout whose
+ * pickle builds objects of compiled `__torch__.*` classes; those come out as plain dicts of their attributes, so
+ * flattenStateDict gives the module's state_dict names. The compiled code is never read or run.
  */
 import * as fs from 'fs';
 import { RawTensor, decodeTensorBytes, SafetensorsDtype } from './safetensors';
@@ -175,10 +179,33 @@ export function torchFindClass(module: string, name: string): PyGlobal | undefin
   }
 }
 
+/** TorchScript module objects: a dict of the object's attributes, its class name kept non-enumerable. */
+function scriptObject(pyGlobal: string): PyGlobal {
+  return {
+    pyGlobal,
+    call: () => {
+      const d: PyDict = {};
+      Object.defineProperty(d, '__class__', { value: pyGlobal, enumerable: false });
+      return d;
+    },
+    build: (obj, state) => {
+      if (isPlainDict(state)) for (const k of Object.keys(state)) dictSet(obj as PyDict, k, state[k]);
+      else Object.defineProperty(obj as object, '__state__', { value: state, enumerable: false, writable: true, configurable: true });
+      return obj;
+    },
+  };
+}
+
+/** Globals of a TorchScript archive: those of torch.save files plus the (inert) compiled `__torch__` classes. */
+function scriptFindClass(module: string, name: string): PyGlobal | undefined {
+  if (module === '__torch__' || module.startsWith('__torch__.')) return scriptObject(`${module}.${name}`);
+  return torchFindClass(module, name);
+}
+
 function storageFromPid(pid: unknown, legacy: boolean): StorageRef {
   if (!Array.isArray(pid) || pid[0] !== 'storage') {
     const kind = Array.isArray(pid) ? JSON.stringify(pid[0]) : typeof pid;
-    throw new UnpicklingError(`persistent id of kind ${kind}; expected a ('storage', ...) tuple (pickled modules or TorchScript objects are not supported)`);
+    throw new UnpicklingError(`persistent id of kind ${kind}; expected a ('storage', ...) tuple (pickled modules are not supported)`);
   }
   const n = legacy ? 6 : 5;
   if (pid.length !== n) throw new UnpicklingError(`storage persistent id has ${pid.length} fields, expected ${n}`);
@@ -326,6 +353,8 @@ function materialize(root: unknown, bank: StorageBank, filter?: (key: string) =>
         }
         const st = Object.getOwnPropertyDescriptor(x, '__state__');
         if (st) Object.defineProperty(out, '__state__', { value: walk(st.value, key), enumerable: false, writable: true, configurable: true });
+        const cls = Object.getOwnPropertyDescriptor(x, '__class__');
+        if (cls) Object.defineProperty(out, '__class__', { value: cls.value, enumerable: false });
         return out;
       }
       return x;
@@ -343,16 +372,17 @@ function readZip(src: ByteSource, what: string, filter?: (key: string) => boolea
   const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? names.find((n) => n.endsWith('data.pkl'));
   if (!pkl) throw new Error(`zip archive has no '<name>/data.pkl' entry (entries: ${names.slice(0, 5).join(', ')}); not a PyTorch checkpoint`);
   const prefix = pkl.slice(0, -'data.pkl'.length);
-  if (zip.entries.has(`${prefix}constants.pkl`) || names.some((n) => n.startsWith(`${prefix}code/`))) {
-    throw new Error('this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; load it in Python and torch.save(model.state_dict()) first');
-  }
+  // TorchScript archives (torch.jit.save, e.g. OpenAI's CLIP ViT-B-32.pt) pickle the module tree as objects of
+  // compiled `__torch__.*` classes: they are rebuilt as plain dicts of their attributes (parameters, buffers,
+  // submodules, flags); the compiled code in code/ is never read.
+  const script = zip.entries.has(`${prefix}constants.pkl`) || names.some((n) => n.startsWith(`${prefix}code/`));
   if (zip.entries.has(`${prefix}byteorder`)) {
     const order = Buffer.from(zip.read(`${prefix}byteorder`)).toString('latin1').trim();
     if (order !== 'little') throw new Error(`storages are stored ${order}-endian; only little-endian checkpoints are supported`);
   }
   const value = unpickle(zip.read(pkl), {
     what: `${what} ${pkl}`,
-    findClass: torchFindClass,
+    findClass: script ? scriptFindClass : torchFindClass,
     persistentLoad: (pid) => storageFromPid(pid, false),
   }).value;
   const bank = new StorageBank((s) => {
