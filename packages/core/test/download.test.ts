@@ -8,6 +8,9 @@ import { resolveWeights } from '../src/io/resolve';
 import { downloadFile } from '../src/io/download';
 import { Manifest } from '../src/io/manifest';
 import { ProgressEvent } from '../src/progress';
+import { flattenStateDict, readTorchCheckpoint } from '../src/io/torch';
+import { readSafetensors } from '../src/io/safetensors';
+import { parityFixture } from '../src/testing';
 
 const BIG = crypto.randomBytes(3 * 1024 * 1024 + 123); // several chunks, so a mid-file drop is really mid-file
 const SMALL = Buffer.from(JSON.stringify({ hello: 'world' }));
@@ -321,6 +324,25 @@ describe('resolveWeights over a real HTTP server on 127.0.0.1', () => {
     await expect(resolveWeights('test-model', { manifest: m, cacheDir })).rejects.toThrow(/could not write .*\.model\.bin\.partial: ENOSPC/);
     expect(cacheListing()).toEqual([]);
     expect(hits.length).toBe(1); // not retried
+  });
+
+  const hf = parityFixture('biggan-deep-hf');
+  (hf ? test : test.skip)('end to end: a manifest id served over HTTP resolves and loads to the reference tensors', async () => {
+    const bin = fs.readFileSync(path.join(hf!, 'model', 'pytorch_model.bin'));
+    bodies['/hf/pytorch_model.bin'] = bin;
+    bodies['/hf/config.json'] = fs.readFileSync(path.join(hf!, 'model', 'config.json'));
+    dropOnce.add('/hf/pytorch_model.bin');
+    const m = manifest([
+      { name: 'pytorch_model.bin', url: `${base}/hf/pytorch_model.bin`, sha256: sha(bin), size: bin.length },
+      { name: 'config.json', url: `${base}/hf/config.json` },
+    ]);
+    const r = await resolveWeights('test-model', { manifest: m, cacheDir });
+    expect(JSON.parse(fs.readFileSync(r.files['config.json'], 'utf8')).n_stats).toBe(51);
+    const got = flattenStateDict(readTorchCheckpoint(r.files['pytorch_model.bin']));
+    const want = readSafetensors(path.join(hf!, 'model', 'model.safetensors')).tensors;
+    expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+    for (const k of Object.keys(want)) expect(Buffer.from(got[k].data.buffer, got[k].data.byteOffset, got[k].data.byteLength).equals(Buffer.from(want[k].data.buffer, want[k].data.byteOffset, want[k].data.byteLength))).toBe(true);
+    expect(hits.filter((h) => h.url === '/hf/pytorch_model.bin').length).toBe(2); // dropped once, resumed
   });
 
   test('downloadFile: connection failures end with a clear error after the retries, keeping the partial file', async () => {
