@@ -314,9 +314,11 @@ describe('resolveWeights over a real HTTP server on 127.0.0.1', () => {
     }
   });
 
-  test('disk full while writing: an error, and no partial file is left in the cache', async () => {
+  const devFull = fs.existsSync('/dev/full');
+  // eslint-disable-next-line no-console
+  if (!devFull) console.warn('no /dev/full on this system: the disk-full test is skipped');
+  (devFull ? test : test.skip)('disk full while writing: an error, and no partial file is left in the cache', async () => {
     // The partial file is a symlink to /dev/full, so every write fails with ENOSPC as on a full disk.
-    expect(fs.existsSync('/dev/full')).toBe(true);
     const m = manifest([{ name: 'model.bin', url: `${base}/files/model.bin`, sha256: sha(BIG) }]);
     const dir = path.join(cacheDir, 'models', 'test-model');
     fs.mkdirSync(dir, { recursive: true });
