@@ -1,9 +1,7 @@
 /** CLIP parity with ../shared/parity/clip-hf (official openai/CLIP forward; weights under HF and OpenAI names). */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { nchwToNhwc, parityFixture, readFixture, relativeError } from '@ganzoo/core';
-// core's backend module (not re-exported by core's index at the time of writing)
-import { initBackend } from '../../core/src/backend';
+import { nchwToNhwc, parityFixture, readFixture, relativeError, initBackend } from '@ganzoo/core';
 import { CLIP } from '../src';
 
 const TOL = 1e-4;

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensors, relativeError } from '@ganzoo/core';
+import { readSafetensors, relativeError, initBackend } from '@ganzoo/core';
 import { CLIP, DINO, StateDict, loadTokenizer } from '../src';
 
 const FIX = path.join(__dirname, 'fixtures');
@@ -11,7 +11,7 @@ const clipSd = (): StateDict => ({ ...readSafetensors(path.join(FIX, 'tiny-clip'
 const dinoSd = (): StateDict => ({ ...readSafetensors(path.join(FIX, 'tiny-dino', 'model.safetensors')).tensors });
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend({ backend: process.env.GANZOO_TEST_BACKEND ?? 'wasm', threads: 1, log: false });
 });
 
 describe('weights that do not match the config', () => {

@@ -4,9 +4,7 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { clipContrastiveLoss, clipSphericalLoss } from '@ganzoo/core';
-// core's backend module (not re-exported by core's index at the time of writing)
-import { initBackend } from '../../core/src/backend';
+import { clipContrastiveLoss, clipSphericalLoss, initBackend } from '@ganzoo/core';
 import { CLIP, DINO, addReadout, resizeImages } from '../src';
 
 const FIX = path.join(__dirname, 'fixtures');

@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { nchwToNhwc, readSafetensors, relativeError, clipContrastiveLoss, clipScore, sphericalDistance, clipSphericalLoss } from '@ganzoo/core';
+import { nchwToNhwc, readSafetensors, relativeError, clipContrastiveLoss, clipScore, sphericalDistance, clipSphericalLoss, initBackend } from '@ganzoo/core';
 import { CLIP, DINO, RawImageLike } from '../src';
 
 const FIX = path.join(__dirname, 'fixtures');
@@ -21,7 +21,7 @@ function idsOf(key: string): tf.Tensor2D {
 describe('tiny CLIP (HF layout, transformers.js tokenizer)', () => {
   let clip: CLIP;
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ backend: process.env.GANZOO_TEST_BACKEND ?? 'wasm', threads: 1, log: false });
     clip = await CLIP.fromPretrained(path.join(FIX, 'tiny-clip'));
   });
   afterAll(() => clip?.dispose());
@@ -129,7 +129,7 @@ describe('tiny CLIP (HF layout, transformers.js tokenizer)', () => {
 describe('tiny DINO (HF ViTModel layout)', () => {
   let dino: DINO;
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ backend: process.env.GANZOO_TEST_BACKEND ?? 'wasm', threads: 1, log: false });
     dino = await DINO.fromPretrained(path.join(FIX, 'tiny-dino'));
   });
   afterAll(() => dino?.dispose());
@@ -178,7 +178,7 @@ describe('tiny DINO (HF ViTModel layout)', () => {
 
 describe('tiny DINOv2 (HF Dinov2Model layout: LayerScale, mask token ignored)', () => {
   test('forward at the trained size and interpolated to a larger grid', async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ backend: process.env.GANZOO_TEST_BACKEND ?? 'wasm', threads: 1, log: false });
     const v2 = await DINO.fromPretrained(path.join(FIX, 'tiny-dinov2'));
     expect(v2.config.layerScale).toBe(true);
     expect(v2.params.has('blocks.1.ls2.gamma')).toBe(true);
@@ -215,7 +215,7 @@ describe('CLIP losses (core) against the official formulas', () => {
 
 describe('ONNX text path (transformers.js CLIPTextModelWithProjection)', () => {
   test('gives the tfjs text embeddings', async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ backend: process.env.GANZOO_TEST_BACKEND ?? 'wasm', threads: 1, log: false });
     const clip = await CLIP.fromPretrained(path.join(FIX, 'tiny-clip'));
     const ids = idsOf('clip/input.input_ids');
     const fast = await clip.encodeTextFrozen(ids);
