@@ -127,7 +127,13 @@ export class DiscriminatorHeads {
       const n = x.shape[1];
       xp = tf.concat([tf.slice(x, [0, n - p, 0], [-1, p, -1]), x, tf.slice(x, [0, 0, 0], [-1, p, -1])], 1);
     }
-    return tf.add(tf.conv1d(xp, w, 1, 'valid'), this.P(`${q}.bias`)) as tf.Tensor3D;
+    // conv1d as one GEMM over the k shifted token windows ([B, N, k C] x [k C, O]): the same sums as tf.conv1d, and
+    // its gradients are matMul / slice only (fast on every backend, no Conv2DBackpropFilter).
+    const [b, n] = x.shape;
+    const cin = w.shape[1];
+    const cols = k === 1 ? xp : tf.concat(Array.from({ length: k }, (_, j) => tf.slice(xp, [0, j, 0], [-1, n, -1])), 2);
+    const y = tf.matMul(tf.reshape(cols, [b * n, k * cin]) as tf.Tensor2D, tf.reshape(w, [k * cin, -1]) as tf.Tensor2D);
+    return tf.add(tf.reshape(y, [b, n, -1]), this.P(`${q}.bias`)) as tf.Tensor3D;
   }
 
   /** make_block: SpectralConv1d -> BatchNormLocal -> LeakyReLU(0.2). */

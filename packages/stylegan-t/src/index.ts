@@ -6,3 +6,4 @@ export * from './convert';
 export * from './loss';
 export * from './model';
 export type { ParamMap } from './params';
+export * from './train';
