@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
 import { nchwToNhwc, parityFixture, readFixture, readSafetensors, relativeError, rawToTensor } from '@ganzoo/core';
 import { fromLucidrainsKwargs } from '../src/config';
 import { discriminatorConvertOptions, discriminatorForward, discriminatorSpec, discriminatorTextEmbeds } from '../src/discriminator';
@@ -7,11 +8,11 @@ import { fromLucidrains } from '../src/convert';
 import { getter } from '../src/params';
 
 const dir = parityFixture('gigagan');
-const d = dir ? describe : describe.skip;
+const d = dir ? describe.each(['cpu', 'wasm']) : describe.skip.each(['cpu', 'wasm']);
 
-d('GigaGAN discriminator parity (lucidrains fixture)', () => {
+d('GigaGAN discriminator parity (lucidrains fixture) on %s', (backend) => {
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await tf.setBackend(backend);
   });
   test('D logits, multi-scale outputs and intermediates within 1e-4', () => {
     const { io } = readFixture(dir!);
@@ -36,7 +37,7 @@ d('GigaGAN discriminator parity (lucidrains fixture)', () => {
       }
     });
     // eslint-disable-next-line no-console
-    console.log(errs);
+    console.log(backend, errs);
     for (const [k, e] of Object.entries(errs)) if (!(e <= 1e-4)) throw new Error(`${k}: relative error ${e}`);
     const missing = Object.keys(io).filter((k) => k.startsWith('D/act.') && !(k.slice(6) in acts));
     expect(missing).toEqual([]);
