@@ -162,7 +162,8 @@ export async function loadRGB(input: string | Uint8Array, opts: Omit<LoadImageOp
     throw new Error(`loadImage: cannot decode ${typeof input === 'string' ? input : 'buffer'}: ${(e as Error).message}`);
   }
   const { data, info } = res;
-  if (info.depth !== 'uchar') throw new Error(`loadImage: expected 8-bit samples after conversion, found ${info.depth}`);
+  const depth = (info as { depth?: string }).depth;
+  if (depth !== undefined && depth !== 'uchar') throw new Error(`loadImage: expected 8-bit samples after conversion, found ${depth}`);
   let rgb: Uint8Array = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (info.channels !== 3) {
     // grey (1) or grey+alpha (2) sources that stayed single-channel: replicate
