@@ -513,6 +513,17 @@ def main():
             ref[f'dinov2/output.last_hidden_state_{size}'] = last
             ref[f'dinov2/output.pooled_{size}'] = pooled
 
+    # resize modes: torch F.interpolate (align_corners=False) and PIL float ('F' mode) resampling
+    img = torch.rand(1, 3, 7, 9)
+    ref['resize/input'] = img
+    for (h, w) in [(12, 5), (4, 13)]:
+        for mode in ['nearest', 'bilinear', 'bicubic', 'area']:
+            kw = {} if mode in ('nearest', 'area') else {'align_corners': False}
+            ref[f'resize/{mode}_{h}x{w}'] = F.interpolate(img, size=(h, w), mode=mode, **kw)
+        for name, flt in [('pil-bicubic', Image.BICUBIC), ('pil-bilinear', Image.BILINEAR)]:
+            chans = [np.array(Image.fromarray(img[0, c].numpy(), mode='F').resize((w, h), resample=flt)) for c in range(3)]
+            ref[f'resize/{name}_{h}x{w}'] = torch.from_numpy(np.stack(chans)[None].copy())
+
     # CLIP losses with the official formulas
     x = torch.randn(4, E)
     y = torch.randn(4, E)

@@ -6,7 +6,7 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { nchwToNhwc, readSafetensors, relativeError, clipContrastiveLoss, clipScore, sphericalDistance, clipSphericalLoss, initBackend } from '@ganzoo/core';
-import { CLIP, DINO, RawImageLike } from '../src';
+import { CLIP, DINO, RawImageLike, ResizeMode, resizeImages, toTfTensor } from '../src';
 
 const FIX = path.join(__dirname, 'fixtures');
 const ref = readSafetensors(path.join(FIX, 'reference.safetensors'));
@@ -225,5 +225,31 @@ describe('ONNX text path (transformers.js CLIPTextModelWithProjection)', () => {
     expect(relativeError(fast, io['clip/output.text_embeds'])).toBeLessThan(1e-5);
     tf.dispose([fast, ref, ids]);
     clip.dispose();
+  });
+});
+
+describe('resizeImages against torch F.interpolate and PIL float resampling', () => {
+  test.each(['nearest', 'bilinear', 'bicubic', 'area', 'pil-bicubic', 'pil-bilinear'] as ResizeMode[])('%s', (mode) => {
+    tf.tidy(() => {
+      const x = nchwToNhwc(io['resize/input']) as tf.Tensor4D;
+      for (const [h, w] of [[12, 5], [4, 13]]) {
+        const y = resizeImages(x, h, w, mode);
+        expect([mode, h, w, relativeError(y, nchwToNhwc(io[`resize/${mode}_${h}x${w}`])) < 1e-5]).toEqual([mode, h, w, true]);
+      }
+    });
+  });
+});
+
+describe('transformers.js tensors -> tf', () => {
+  test('int64 ids become int32, floats stay float32', async () => {
+    const { Tensor } = await import('@huggingface/transformers');
+    const ids = toTfTensor(new Tensor('int64', BigInt64Array.from([1n, 49407n, 0n, 5n]), [2, 2]));
+    expect(ids.dtype).toBe('int32');
+    expect(ids.arraySync()).toEqual([[1, 49407], [0, 5]]);
+    const f = toTfTensor(new Tensor('float32', Float32Array.from([0.5, -1]), [1, 2]));
+    expect(f.dtype).toBe('float32');
+    expect(f.arraySync()).toEqual([[0.5, -1]]);
+    tf.dispose([ids, f]);
+    expect(() => toTfTensor(new Tensor('int64', BigInt64Array.from([2n ** 40n]), [1]))).toThrow(/does not fit int32/);
   });
 });
