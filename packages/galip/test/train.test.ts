@@ -42,6 +42,35 @@ describe('MA-GP', () => {
   });
 });
 
+test('second-order gradients through the frozen CLIP-ViT: d/dθ ||∂f(θx)/∂x||² matches finite differences', () => {
+  // f = <CLIP image embedding, u> + <first tap features, v>: smooth (QuickGELU, softmax, LayerNorm), so central
+  // differences are accurate; θ scales the pixels, so d/dθ needs the ViT's second derivatives.
+  const model = GALIP.create('tiny', { seed: 3 });
+  const img = tf.tidy(() => tf.tanh(tf.randomNormal([2, 28, 28, 3], 0, 1, 'float32', 4))) as tf.Tensor4D;
+  const u = tf.randomNormal([2, 16], 0, 1, 'float32', 5);
+  const v = tf.randomNormal([2, 7, 7, 32], 0, 1, 'float32', 6);
+  const theta = tf.variable(tf.scalar(0.9), true, 'galip_test_theta');
+  const loss = () => tf.tidy(() => {
+    const g = tf.grad((x: tf.Tensor) => {
+      const f = model.encodeImage(tf.mul(x, theta) as tf.Tensor4D);
+      return tf.add(tf.sum(tf.mul(f.emb, u)), tf.sum(tf.mul(f.local[0], v)));
+    })(img);
+    return tf.sum(tf.square(g)) as tf.Scalar;
+  });
+  const before = tf.memory().numTensors;
+  const { value, grads } = tf.variableGrads(loss, [theta]);
+  const g = grads[theta.name].dataSync()[0];
+  tf.dispose([value, grads[theta.name]]);
+  expect(tf.memory().numTensors).toBe(before);
+  const at = (t: number) => { theta.assign(tf.scalar(t)); return loss().dataSync()[0]; };
+  const eps = 1e-2;
+  const fd = (at(0.9 + eps) - at(0.9 - eps)) / (2 * eps);
+  expect(Number.isFinite(g)).toBe(true);
+  expect(Math.abs(g - fd)).toBeLessThan(5e-3 * Math.abs(fd));
+  tf.dispose([img, u, v, theta]);
+  model.dispose();
+});
+
 describe('training on tiny', () => {
   test('a train step is leak-free, finite, and a few D steps reduce L_D on a fixed batch', () => {
     const model = GALIP.create('tiny', { seed: 11 });
