@@ -50,7 +50,7 @@ export async function tensorToRGB(images: tf.Tensor, opts: RangeOptions = {}): P
   const u8t = tf.tidy(() => {
     const x = images.rank === 3 ? images.expandDims(0) : images;
     const rgb = c === 1 ? tf.tile(x, [1, 1, 1, 3]) : x;
-    return rgb.toFloat().sub(lo).mul(255 / (hi - lo));
+    return tf.cast(rgb, 'float32').sub(lo).mul(255 / (hi - lo));
   });
   let vals: Float32Array;
   try {
