@@ -89,8 +89,10 @@ function act(name: unknown, where: string): Activation {
 /** CLIPConfig from a Hugging Face CLIPConfig config.json (defaults as transformers' configuration_clip.py). */
 export function clipConfigFromHF(json: any): CLIPConfig {
   if (!json || typeof json !== 'object') throw new Error('CLIP config.json: expected an object');
-  const t = json.text_config ?? {};
-  const v = json.vision_config ?? {};
+  // configs written by transformers < 4.23 carry the non-default values in text_config_dict / vision_config_dict,
+  // which CLIPConfig.__init__ lets override text_config / vision_config
+  const t = { ...(json.text_config ?? {}), ...(json.text_config_dict ?? {}) };
+  const v = { ...(json.vision_config ?? {}), ...(json.vision_config_dict ?? {}) };
   const tw = t.hidden_size ?? 512;
   const vw = v.hidden_size ?? 768;
   const eos = t.eos_token_id ?? 2;

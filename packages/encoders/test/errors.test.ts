@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { readSafetensors, relativeError, initBackend } from '@ganzoo/core';
-import { CLIP, DINO, StateDict, loadTokenizer } from '../src';
+import { CLIP, DINO, StateDict, clipConfigFromHF, dinoConfigFromHF, loadTokenizer } from '../src';
 
 const FIX = path.join(__dirname, 'fixtures');
 const clipSd = (): StateDict => ({ ...readSafetensors(path.join(FIX, 'tiny-clip', 'model.safetensors')).tensors });
@@ -113,5 +113,21 @@ describe('round trip through the official (OpenAI / timm) layout', () => {
     });
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('config.json parsing', () => {
+  test('HF CLIPConfig: *_config_dict overrides *_config (old transformers files); eos 2 means argmax pooling', () => {
+    const c = clipConfigFromHF({
+      projection_dim: 768,
+      text_config: { hidden_size: 512, eos_token_id: 2 },
+      text_config_dict: { hidden_size: 768, intermediate_size: 3072, num_attention_heads: 12 },
+      vision_config: {},
+      vision_config_dict: { hidden_size: 1024, intermediate_size: 4096, num_attention_heads: 16, num_hidden_layers: 24, patch_size: 14 },
+    });
+    expect([c.embedDim, c.text.width, c.text.heads, c.text.pool, c.vision.width, c.vision.layers, c.vision.patchSize]).toEqual([768, 768, 12, 'argmax', 1024, 24, 14]);
+    const d = dinoConfigFromHF({ model_type: 'vit', hidden_size: 384, num_attention_heads: 6, intermediate_size: 1536, layer_norm_eps: 1e-12 });
+    expect([d.width, d.heads, d.mlpWidth, d.eps, d.layerScale ?? false]).toEqual([384, 6, 1536, 1e-12, false]);
+    expect(() => dinoConfigFromHF({ model_type: 'dinov2', use_swiglu_ffn: true })).toThrow(/swiglu/);
   });
 });
