@@ -249,6 +249,8 @@ describe('restricted unpickler', () => {
       expect(() => readTorchCheckpoint(zipWithPickle(pkl))).toThrow(re);
       expect(() => readTorchCheckpoint(legacyWithPickle(pkl))).toThrow(re);
       expect(() => unpickle(pkl, { findClass: () => undefined })).toThrow(re);
+      // a bare malicious pickle passed as a checkpoint
+      expect(() => readTorchCheckpoint(pkl)).toThrow(/plain Python pickle .* names the global '(os\.system|builtins\.eval)', which is refused/);
     });
   }
 

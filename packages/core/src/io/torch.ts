@@ -410,6 +410,13 @@ function readLegacy(src: ByteSource, what: string, filter?: (key: string) => boo
       const ustar = Buffer.from(src.read(257, 5)).toString('latin1');
       if (ustar === 'ustar') throw new Error('tar-format checkpoint (PyTorch < 0.4) is not supported; re-save it with a current torch');
     }
+    const m = /refusing to load global '([^']+)'/.exec((e as Error).message);
+    if (m) {
+      throw new Error(
+        `a plain Python pickle (not written by torch.save) that names the global '${m[1]}', which is refused: ` +
+          'loading it would run code from the file (e.g. NVIDIA network pickles). Save the state_dict with torch.save in Python instead.',
+      );
+    }
     throw new Error(`not a PyTorch checkpoint: neither a zip archive nor a legacy pickle (${(e as Error).message})`);
   }
   if (magic !== MAGIC_NUMBER) {
