@@ -36,7 +36,6 @@ d('GigaGAN discriminator parity (lucidrains fixture) on %s', (backend) => {
         if (io[key]) errs[k] = relativeError(t, nchwToNhwc(io[key]));
       }
     });
-    // eslint-disable-next-line no-console
     console.log(backend, errs);
     for (const [k, e] of Object.entries(errs)) if (!(e <= 1e-4)) throw new Error(`${k}: relative error ${e}`);
     const missing = Object.keys(io).filter((k) => k.startsWith('D/act.') && !(k.slice(6) in acts));

@@ -40,7 +40,6 @@ d('GigaGAN generator parity (lucidrains fixture) on %s', (backend) => {
         if (io[key]) errs[k] = relativeError(t, nchwToNhwc(io[key]));
       }
     });
-    // eslint-disable-next-line no-console
     console.log(backend, errs);
     for (const [k, e] of Object.entries(errs)) expect([k, e]).toEqual([k, expect.any(Number)]);
     for (const [k, e] of Object.entries(errs)) if (!(e <= 1e-4)) throw new Error(`${k}: relative error ${e}`);
@@ -65,7 +64,6 @@ d('GigaGAN generator parity (lucidrains fixture) on %s', (backend) => {
     const lowApi = tf.tidy(() => tf.sub(tf.mul(low, 2), 1) as tf.Tensor4D);
     const u = m.upsample({ images: lowApi, textEncodings: enc, z, raw: true });
     const eU = tf.tidy(() => relativeError(u.images, nchwToNhwc(io['U/output.image'])));
-    // eslint-disable-next-line no-console
     console.log(backend, { eImg, eR4, eU });
     expect(eImg).toBeLessThan(1e-4);
     expect(eR4).toBeLessThan(1e-4);
