@@ -64,7 +64,9 @@ export function createVariables(specs: ParamSpec[], seed: number, prefix: string
     const data = new Float32Array(n);
     if (s.init.kind === 'const') data.fill(s.init.value);
     else for (let i = 0; i < n; i++) data[i] = (rand() * 2 - 1) * s.init.bound;
-    vars[s.name] = tf.variable(tf.tensor(data, s.shape, 'float32'), true, `${prefix}/${s.name}`);
+    const t = tf.tensor(data, s.shape, 'float32');
+    vars[s.name] = tf.variable(t, true, `${prefix}/${s.name}`);
+    t.dispose();
   }
   return vars;
 }

@@ -62,6 +62,14 @@ describe('nearest resize', () => {
   });
 });
 
+test('create + dispose frees every tensor', () => {
+  const n0 = tf.memory().numTensors;
+  const m = GALIP.create('tiny', { seed: 2 });
+  expect(tf.memory().numTensors).toBeGreaterThan(n0);
+  m.dispose();
+  expect(tf.memory().numTensors).toBe(n0);
+});
+
 describe('tiny model', () => {
   let model: GALIP;
   beforeAll(() => {
