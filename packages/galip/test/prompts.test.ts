@@ -3,9 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, relativeError } from '@ganzoo/core';
+import { initBackend, relativeError, train } from '@ganzoo/core';
 import { loadTokenizer } from '@ganzoo/encoders';
-import { GALIP, galipConfig, randomClip } from '@ganzoo/galip';
+import { GALIP, GalipTrainer, galipConfig, randomClip } from '@ganzoo/galip';
 
 const tokDir = path.resolve(__dirname, '../../encoders/test/fixtures/tiny-clip');
 const maybe = fs.existsSync(path.join(tokDir, 'tokenizer.json')) ? describe : describe.skip;
@@ -56,5 +56,32 @@ maybe('prompts', () => {
   test('a prompt longer than the context is refused', () => {
     const long = Array.from({ length: 100 }, () => 'red').join(' ');
     expect(() => model.generate({ prompts: [long], seed: 1 })).toThrow(/prompt 0 is \d+ tokens long .* context holds 77/);
+  });
+
+  test('the core trainer runs GALIP (captions through the tokenizer) and leaves no tensors behind', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'galip-train-'));
+    const captions = ['a red square', 'a blue circle'];
+    let pos = 0;
+    const source = {
+      get position() { return pos; },
+      seek(p: number) { pos = p; },
+      batchSize: 2,
+      async next() {
+        pos += 2;
+        return { batch: { images: tf.tidy(() => tf.tanh(tf.randomNormal([2, 28, 28, 3], 0, 1, 'float32', pos))) as tf.Tensor4D, captions }, indices: [pos - 2, pos - 1] };
+      },
+    };
+    const trainer = new GalipTrainer(model);
+    const before = tf.memory().numTensors;
+    try {
+      const steps: any[] = [];
+      await train(trainer, source, { outDir: out, steps: 1, sampleEvery: 0, checkpointEvery: 0, onStep: (r) => steps.push(r) });
+      expect(steps.length).toBe(1);
+      expect(JSON.stringify(steps[0])).toMatch(/magp/);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      trainer.dispose();
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   });
 });
