@@ -107,7 +107,7 @@ export class Dcgan implements GanTrainable {
   constructor(c: DcganConfig, seed = 1) {
     checkConfig(c);
     this.c = c;
-    this.config = { resolution: c.resolution, numClasses: c.numClasses, zDim: c.zDim, ch: c.ch };
+    this.config = { resolution: c.resolution, numClasses: c.numClasses, zDim: c.zDim, ch: c.ch, ...(c.classNames ? { classNames: c.classNames } : {}) };
     this.resolution = c.resolution;
     this.numClasses = c.numClasses;
     const prefix = `dcgan${instance++}`;

@@ -316,6 +316,29 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       }
     });
 
+  program.command('eval-shapes')
+    .description('class accuracy of a model trained on make-shapes data, read back by the analytic shape/colour checker')
+    .requiredOption('--model <id|dir>', 'weights id or folder (e.g. biggan-deep-shapes, a finetune run folder)')
+    .option('--n <count>', 'samples (classes cycle)', int('--n', 1), 500)
+    .option('--seed <n>', 'first seed', int('--seed'), 100000)
+    .option('--truncation <x>', 'truncation (models that support it)', num('--truncation'))
+    .option('--json', 'one JSON line only')
+    .action(async (o) => {
+      await setupBackend(backendOf());
+      const gen = await loadGen(o.model, { offline: true });
+      try {
+        const r = await evalShapes(gen, { n: o.n, seed: o.seed, truncation: o.truncation });
+        if (!o.json) {
+          note(`shape/colour checker on ${r.n} samples of ${o.model}:`);
+          for (const [c, a] of Object.entries(r.perClass)) note(`  ${c.padEnd(16)} ${(100 * a).toFixed(1)}%`);
+          note(`  accuracy ${(100 * r.accuracy).toFixed(1)}% (shape ${(100 * r.shapeAccuracy).toFixed(1)}%, colour ${r.colourAccuracy === null ? "n/a" : `${(100 * r.colourAccuracy).toFixed(1)}%`})`);
+        }
+        out(JSON.stringify(r));
+      } finally {
+        gen.dispose();
+      }
+    });
+
   program.command('convert')
     .description('convert an official checkpoint (PyTorch .pth/.bin, safetensors) to a ganzoo weights folder')
     .requiredOption('--model <family>', `model family (${FAMILIES.filter((f) => f.id !== 'dcgan').map((f) => f.id).join(', ')})`)
@@ -412,6 +435,56 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     });
 
   return program;
+}
+
+/** What a shapes class name asks for: 'star' or 'red-star'. */
+function parseShapeClass(name: string): { shape?: string; colour?: string } {
+  const parts = name.toLowerCase().split(/[-_ ]/);
+  return { shape: parts.find((p) => (core.SHAPES as readonly string[]).includes(p)), colour: parts.find((p) => (core.COLOURS as string[]).includes(p)) };
+}
+
+/**
+ * Generate `n` images cycling over the model's classes and score them with `checkShapes`: a sample is correct
+ * when its shape (and colour, if the class names one) matches the class.
+ */
+export async function evalShapes(gen: LoadedGenerator, o: { n: number; seed: number; truncation?: number; chunk?: number }) {
+  const names = gen.classNames ?? [];
+  const wanted = names.map(parseShapeClass);
+  if (!names.length || wanted.some((w) => !w.shape)) {
+    throw new CliError(`eval-shapes needs a model whose classes are shapes (e.g. 'star' or 'red-star'), found ${names.slice(0, 8).join(', ') || 'no class names'}`, EXIT.USAGE);
+  }
+  let ok = 0, shapeOk = 0, colourOk = 0, colourN = 0;
+  const perOk = new Array(names.length).fill(0);
+  const perN = new Array(names.length).fill(0);
+  const chunk = o.chunk ?? 50;
+  for (let start = 0; start < o.n; start += chunk) {
+    const idx = Array.from({ length: Math.min(chunk, o.n - start) }, (_, k) => start + k);
+    const labels = idx.map((i) => i % names.length);
+    const imgs = await gen.generate({ seeds: idx.map((i) => o.seed + i), labels, truncation: o.truncation });
+    const u8 = tf.tidy(() => imgs.add(1).mul(127.5).round().clipByValue(0, 255).cast('int32'));
+    const px = await u8.data();
+    const [, h, w] = imgs.shape;
+    tf.dispose([imgs, u8]);
+    labels.forEach((l, k) => {
+      const got = core.checkShapes(px.subarray(k * h * w * 3, (k + 1) * h * w * 3) as unknown as Uint8Array, h, w);
+      const sOk = got.shape === wanted[l].shape;
+      const cOk = !wanted[l].colour || got.colour === wanted[l].colour;
+      if (wanted[l].colour) {
+        colourN++;
+        if (got.colour === wanted[l].colour) colourOk++;
+      }
+      if (sOk) shapeOk++;
+      if (sOk && cOk) {
+        ok++;
+        perOk[l]++;
+      }
+      perN[l]++;
+    });
+  }
+  return {
+    n: o.n, accuracy: ok / o.n, shapeAccuracy: shapeOk / o.n, colourAccuracy: colourN ? colourOk / colourN : null,
+    perClass: Object.fromEntries(names.map((c, i) => [c, perN[i] ? perOk[i] / perN[i] : 0])),
+  };
 }
 
 export interface PathInfo {
