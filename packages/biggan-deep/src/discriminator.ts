@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { saganAttention } from '@ganzoo/core';
 import { DiscriminatorConfig, ajbrockDArch } from './config';
-import { ParamSpec, ParamStore, SnSpec } from './params';
+import { ParamSpec, ParamStore, SnSpec, conv2dSame } from './params';
 
 export interface DBlockSpec {
   stage: number;
@@ -79,7 +79,7 @@ export function avgPool2x(x: tf.Tensor4D): tf.Tensor4D {
 
 function conv(store: ParamStore, prefix: string, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   const w = store.snWeight(prefix, training) as tf.Tensor4D;
-  const y = tf.conv2d(x, w, 1, 'same');
+  const y = conv2dSame(x, w);
   return tf.add(y, store.get(`${prefix}.bias`)) as tf.Tensor4D;
 }
 

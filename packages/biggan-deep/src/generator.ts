@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchMoments, batchNormApply, saganAttention, truncationStats, truncationStatsIndex } from '@ganzoo/core';
 import { GeneratorConfig } from './config';
-import { ParamSpec, ParamStore, SnSpec } from './params';
+import { ParamSpec, ParamStore, SnSpec, conv2dSame } from './params';
 
 /** One module of `generator.layers`: a residual block or a self-attention layer. */
 export type GenModule =
@@ -101,7 +101,7 @@ export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
 
 function conv(store: ParamStore, prefix: string, x: tf.Tensor4D, training: boolean, bias: boolean): tf.Tensor4D {
   const w = store.snWeight(prefix, training) as tf.Tensor4D;
-  const y = tf.conv2d(x, w, 1, 'same');
+  const y = conv2dSame(x, w);
   return (bias ? tf.add(y, store.get(`${prefix}.bias`)) : y) as tf.Tensor4D;
 }
 

@@ -26,7 +26,7 @@ export { discriminatorForward, discriminatorSpecs, discriminatorStages, avgPool2
 export { convertFromOfficial, convertToOfficial, hfTable, ajbrockTable, ajbrockDTable } from './convert';
 export { ParamStore, orthogonalMatrix, checkTensors } from './params';
 export * from './loss';
-// export * from './train';
+export * from './train';
 
 /** File format marker written into config.json by `save`. */
 export const GANZOO_FORMAT = 'ganzoo-biggan-deep/1';

@@ -210,3 +210,18 @@ export function checkTensors(
     throw new Error(`${what}: weights do not match the config:\n  ${parts.join('\n  ')}`);
   }
 }
+
+/**
+ * Stride-1 'same' convolution, NHWC x [kh, kw, in, out] kernel. 1×1 kernels run as a matmul (same numbers; its
+ * gradient avoids Conv2DBackpropFilter, which wasm lacks and core composes slowly).
+ */
+export function conv2dSame(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+  if (w.shape[0] === 1 && w.shape[1] === 1) {
+    return tf.tidy(() => {
+      const [b, h, wd, c] = x.shape;
+      const y = tf.matMul(tf.reshape(x, [b * h * wd, c]), tf.reshape(w, [c, w.shape[3]]));
+      return tf.reshape(y, [b, h, wd, w.shape[3]]) as tf.Tensor4D;
+    });
+  }
+  return tf.conv2d(x, w, 1, 'same');
+}
