@@ -197,7 +197,9 @@ export class StyleGANT {
         e.dispose();
         throw new Error(`StyleGAN-T: the text encoder gives ${e.shape[1]}-d embeddings, the generator expects text_dim ${this.resolved.cDim}`);
       }
-      return tf.tidy(() => tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12))) as tf.Tensor2D;
+      const n = tf.tidy(() => tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12))) as tf.Tensor2D;
+      e.dispose();
+      return n;
     } finally {
       ids.dispose();
     }

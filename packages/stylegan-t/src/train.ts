@@ -125,10 +125,11 @@ export class StyleGANTTrainer implements GanTrainable {
       if (batch.captions.length !== B) throw new Error(`StyleGAN-T batch: ${batch.captions.length} captions for ${B} images`);
       const clip = this.opts.lossClip ?? (this.model.resolved.trainMode === 'text_encoder' ? null : this.model.textEncoder);
       if (!clip) throw new Error('StyleGAN-T batch: captions need a CLIP (lossClip or the model text encoder), or give textEmbeddings');
-      const ids = clip.tokenize(batch.captions);
-      const e = clip.encodeText(ids);
-      ids.dispose();
-      return tf.tidy(() => tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12))) as tf.Tensor2D;
+      const captions = batch.captions;
+      return tf.tidy(() => {
+        const e = clip.encodeText(clip.tokenize(captions));
+        return tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12));
+      }) as tf.Tensor2D;
     }
     throw new Error('StyleGAN-T batch: captions or textEmbeddings are required (text-conditional model)');
   }
