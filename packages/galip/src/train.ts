@@ -81,7 +81,14 @@ export class GalipTrainer implements GanTrainable {
     return s;
   }
 
-  private noise(b: number, seed: number): tf.Tensor2D {
+  /** Noise [b, zDim] from a seed (core Rng, N(0, 1) as the official loop), or a given noise tensor (cloned). */
+  private noise(b: number, seed: number | tf.Tensor2D): tf.Tensor2D {
+    if (typeof seed !== 'number') {
+      if (seed.rank !== 2 || seed.shape[0] !== b || seed.shape[1] !== this.model.config.zDim) {
+        throw new Error(`GALIP training: expected noise [${b}, ${this.model.config.zDim}], found [${seed.shape}]`);
+      }
+      return seed.clone();
+    }
     return new Rng(seed).normal([b, this.model.config.zDim]) as tf.Tensor2D;
   }
 
@@ -90,8 +97,8 @@ export class GalipTrainer implements GanTrainable {
     return { simW: ctx?.weights?.simW ?? t.simW, magp: ctx?.weights?.magp ?? t.magpWeight };
   }
 
-  /** L_D with all parts; call inside tf.variableGrads over dVariables(). */
-  dLossParts(batch: GalipBatch, seed: number, w = this.weights()): { total: tf.Scalar; logs: Record<string, tf.Scalar> } {
+  /** L_D with all parts (noise from a seed or given); call inside tf.variableGrads over dVariables(). */
+  dLossParts(batch: GalipBatch, seed: number | tf.Tensor2D, w = this.weights()): { total: tf.Scalar; logs: Record<string, tf.Scalar> } {
     const m = this.model;
     const cfg = m.config;
     const b = batch.images.shape[0];
@@ -119,8 +126,8 @@ export class GalipTrainer implements GanTrainable {
     return { total: parts.total, logs: { dReal: parts.real, dFake: parts.fake, dMis: parts.mis, magp: parts.magp } };
   }
 
-  /** L_G with its parts; call inside tf.variableGrads over gVariables(). */
-  gLossParts(batch: GalipBatch, seed: number, w = this.weights()): { total: tf.Scalar; logs: Record<string, tf.Scalar> } {
+  /** L_G with its parts (noise from a seed or given); call inside tf.variableGrads over gVariables(). */
+  gLossParts(batch: GalipBatch, seed: number | tf.Tensor2D, w = this.weights()): { total: tf.Scalar; logs: Record<string, tf.Scalar> } {
     const m = this.model;
     const b = batch.images.shape[0];
     const sent = this.sentenceEmbeddings(batch);
