@@ -17,7 +17,7 @@ import { locate, readStateDict } from './io';
 import { ImageProcessorConfig, ImageInput, preprocessImages, readImageProcessorConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from './preprocess';
 import { Tokenizer, TokenizeOptions, loadTokenizer } from './tokenizer';
 import { CLIPTextOnnx, hasOnnxTextModel } from './onnx';
-import { BlockParams, OPENAI_BLOCK, ParamMap, blockParams, causalMask, linear, transformerBlock } from './vit';
+import { BlockParams, OPENAI_BLOCK, ParamMap, PatchEmbedImpl, blockParams, causalMask, linear, patchEmbedding, transformerBlock } from './vit';
 
 export interface CLIPLoadOptions {
   /** Config to use instead of config.json / inference from the weights (a preset name or a full config). */
@@ -68,6 +68,8 @@ export class CLIP {
   readonly hasVision: boolean;
   tokenizer: Tokenizer | null;
   imageProcessor: ImageProcessorConfig;
+  /** patch embedding implementation: 'matmul' (fast, default) or 'conv' (reference). */
+  patchImpl: PatchEmbedImpl = 'matmul';
   /** the folder the model was loaded from (tokenizer, ONNX export), if any. */
   dir: string | null = null;
   private onnxText: Promise<CLIPTextOnnx> | null = null;
@@ -235,7 +237,7 @@ export class CLIP {
     this.checkPixels(pixels);
     return tf.tidy(() => {
       const p = this.config.vision.patchSize;
-      const y = tf.conv2d(pixels, this.params.get('visual.conv1.weight') as tf.Tensor4D, p, 'valid');
+      const y = patchEmbedding(pixels, this.params.get('visual.conv1.weight') as tf.Tensor4D, undefined, p, this.patchImpl);
       const [b, gh, gw, w] = y.shape;
       return tf.reshape(y, [b, gh * gw, w]) as tf.Tensor3D;
     });

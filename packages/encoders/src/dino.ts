@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IMAGENET_MEAN, IMAGENET_STD, ImageInput, ImageProcessorConfig, preprocessImages, readImageProcessorConfig } from './preprocess';
 import { resizeImages } from './resize';
-import { BlockParams, ParamMap, TIMM_BLOCK, blockParams, transformerBlock } from './vit';
+import { BlockParams, ParamMap, PatchEmbedImpl, TIMM_BLOCK, blockParams, patchEmbedding, transformerBlock } from './vit';
 
 /**
  * How the position embedding grid is resized for other input sizes:
@@ -80,6 +80,8 @@ export class DINO {
   readonly config: DINOConfig;
   readonly params: ParamMap;
   imageProcessor: ImageProcessorConfig;
+  /** patch embedding implementation: 'matmul' (fast, default) or 'conv' (reference). */
+  patchImpl: PatchEmbedImpl = 'matmul';
 
   constructor(config: DINOConfig, params: ParamMap, imageProcessor?: ImageProcessorConfig) {
     this.config = config;
@@ -138,7 +140,7 @@ export class DINO {
     const p = this.config.patchSize;
     if (pixels.rank !== 4 || pixels.shape[3] !== 3) throw new Error(`DINO: expected NHWC pixels [B, H, W, 3], found [${pixels.shape}]`);
     if (pixels.shape[1] < p || pixels.shape[2] < p) throw new Error(`DINO: image ${pixels.shape[1]}x${pixels.shape[2]} is smaller than one ${p}x${p} patch`);
-    return tf.tidy(() => tf.add(tf.conv2d(pixels, this.params.get('patch_embed.proj.weight') as tf.Tensor4D, p, 'valid'), this.params.get('patch_embed.proj.bias')) as tf.Tensor4D);
+    return patchEmbedding(pixels, this.params.get('patch_embed.proj.weight') as tf.Tensor4D, this.params.get('patch_embed.proj.bias'), p, this.patchImpl);
   }
 
   /** The position embedding [1, 1 + gh*gw, D] for a gh x gw patch grid (resized from the trained grid when needed). */

@@ -89,6 +89,33 @@ export function transformerBlock(x: tf.Tensor3D, p: BlockParams, o: BlockOptions
   });
 }
 
+export type PatchEmbedImpl = 'matmul' | 'conv';
+
+/**
+ * Non-overlapping patch embedding (ViT's conv with kernel = stride = p, 'valid'): x [B, H, W, C], w HWIO
+ * [p, p, C, D] -> [B, H/p, W/p, D]. 'matmul' (default) cuts patches with reshapes and does one matmul (the same
+ * sums; far faster than conv on wasm, whose conv backprop is slow); 'conv' is the reference path.
+ */
+export function patchEmbedding(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, p: number, impl: PatchEmbedImpl = 'matmul'): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, wd, c] = x.shape;
+    if (w.shape[0] !== p || w.shape[1] !== p || w.shape[2] !== c) {
+      throw new Error(`patch embedding: expected a weight [${p}, ${p}, ${c}, D] for ${c}-channel input, found [${w.shape}]`);
+    }
+    const gh = Math.floor(h / p);
+    const gw = Math.floor(wd / p);
+    const d = w.shape[3];
+    let y: tf.Tensor4D;
+    if (impl === 'conv') y = tf.conv2d(x, w, p, 'valid');
+    else {
+      const xc = gh * p === h && gw * p === wd ? x : tf.slice(x, [0, 0, 0, 0], [-1, gh * p, gw * p, -1]);
+      const patches = tf.reshape(tf.transpose(tf.reshape(xc, [b, gh, p, gw, p, c]), [0, 1, 3, 2, 4, 5]), [b * gh * gw, p * p * c]);
+      y = tf.reshape(tf.matMul(patches, tf.reshape(w, [p * p * c, d])), [b, gh, gw, d]);
+    }
+    return bias ? tf.add(y, bias) : y;
+  });
+}
+
 /** Causal (upper-triangular -inf) additive mask [1, 1, L, L] as CLIP's text transformer builds it. */
 export function causalMask(length: number): tf.Tensor4D {
   return tf.tidy(() => {

@@ -6,7 +6,7 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { nchwToNhwc, readSafetensors, relativeError, clipContrastiveLoss, clipScore, sphericalDistance, clipSphericalLoss, initBackend } from '@ganzoo/core';
-import { CLIP, DINO, RawImageLike, ResizeMode, resizeImages, toTfTensor } from '../src';
+import { CLIP, DINO, RawImageLike, ResizeMode, patchEmbedding, resizeImages, toTfTensor } from '../src';
 
 const FIX = path.join(__dirname, 'fixtures');
 const ref = readSafetensors(path.join(FIX, 'reference.safetensors'));
@@ -236,6 +236,23 @@ describe('resizeImages against torch F.interpolate and PIL float resampling', ()
         const y = resizeImages(x, h, w, mode);
         expect([mode, h, w, relativeError(y, nchwToNhwc(io[`resize/${mode}_${h}x${w}`])) < 1e-5]).toEqual([mode, h, w, true]);
       }
+    });
+  });
+});
+
+describe('patch embedding: matmul fast path equals the conv reference', () => {
+  test.each([[32, 32, 8], [37, 45, 8], [28, 28, 14]])('%ix%i patch %i (values and input gradients)', (h, w, p) => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, h, w, 3]) as tf.Tensor4D;
+      const k = tf.randomNormal([p, p, 3, 5]) as tf.Tensor4D;
+      const b = tf.randomNormal([5]);
+      const fast = patchEmbedding(x, k, b, p, 'matmul');
+      const ref = patchEmbedding(x, k, b, p, 'conv');
+      expect(fast.shape).toEqual(ref.shape);
+      expect(relativeError(fast, ref)).toBeLessThan(1e-5);
+      const gf = tf.grad((t: tf.Tensor) => tf.sum(tf.square(patchEmbedding(t as tf.Tensor4D, k, b, p, 'matmul'))))(x);
+      const gr = tf.grad((t: tf.Tensor) => tf.sum(tf.square(patchEmbedding(t as tf.Tensor4D, k, b, p, 'conv'))))(x);
+      expect(relativeError(gf, gr)).toBeLessThan(1e-5);
     });
   });
 });
