@@ -226,6 +226,7 @@ const CLIP_TYPES: Record<string, ClipArch> = {
  */
 export function configFromJson(json: any): GalipConfig {
   if (json === null || typeof json !== 'object') throw new Error(`GALIP config.json: expected an object, found ${JSON.stringify(json)}`);
+  if (json.format === 'ganzoo-galip') return galipConfig(json.config);
   if ('zDim' in json || 'preset' in json) {
     const { preset, ...rest } = json;
     return galipConfig((preset as PresetName) ?? 'coco', rest);

@@ -5,7 +5,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { Rng, resolveWeights } from '@ganzoo/core';
+import type { RawTensor } from '@ganzoo/core';
+import { Rng, readSafetensors, resolveWeights, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
 import { CLIP, toTfLayout } from '@ganzoo/encoders';
 import { ClipImageFeatures, checkClipMatches, clipImageEncoder, clipTextEncoder, encoderClipConfig, randomClip } from './clip';
 import { GalipConfig, PresetName, configFromJson, galipConfig } from './config';
@@ -166,8 +167,10 @@ export class GALIP {
     if (opts.config) cfg = galipConfig(opts.config);
     else if (json) cfg = configFromJson(json);
     else throw new Error(`GALIP.fromPretrained: no config.json in ${dir}; pass opts.config (a preset such as 'coco' or a GalipConfig)`);
+    const own = path.join(dir, GANZOO_WEIGHTS);
+    if (!ckpt && fs.existsSync(own)) ckpt = own;
     ckpt = ckpt ?? findCheckpoint(dir, json?.state_epoch);
-    const sds = readGalipCheckpoint(ckpt);
+    const sds = ckpt.endsWith('.safetensors') ? readGanzooWeights(ckpt) : readGalipCheckpoint(ckpt);
     let clipSrc: string | CLIP | undefined = opts.clip ?? json?.clip_weights ?? clipDefault;
     if (!clipSrc) {
       const cand = ['clip.pth', 'clip.pt', 'clip.safetensors', 'clip.bin'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
@@ -227,6 +230,26 @@ export class GALIP {
       netD: this.netD ? variablesToStateDict(this.netD.vars, netDSpecs(this.config)) : undefined,
       netC: this.netC ? variablesToStateDict(this.netC.vars, netCSpecs(this.config)) : undefined,
     };
+  }
+
+  /**
+   * Write this model as a ganzoo folder: `galip.safetensors` (official names and torch layouts under `netG.` (with
+   * its `mapping.CLIP_ViT.*` copy), `netD.`, `netC.`), `clip.safetensors` (the OpenAI CLIP state dict) and
+   * `config.json`; `GALIP.fromPretrained(dir)` reads it back. Atomic writes.
+   */
+  save(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    const sds = this.stateDicts();
+    const flat: Record<string, RawTensor> = {};
+    for (const [net, sd] of Object.entries(sds)) if (sd) for (const [k, v] of Object.entries(sd)) flat[`${net}.${k}`] = v;
+    saveSafetensors(path.join(dir, GANZOO_WEIGHTS), flat, { metadata: { format: 'pt', ganzoo: 'galip' } });
+    const clipSd = this.clip.params.stateDict();
+    try {
+      saveSafetensors(path.join(dir, 'clip.safetensors'), clipSd, { metadata: { format: 'pt' } });
+    } finally {
+      tf.dispose(Object.values(clipSd));
+    }
+    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ format: 'ganzoo-galip', config: this.config }, null, 2) + '\n');
   }
 
   /** CLIP token ids for prompts, refusing prompts longer than the context (GALIP's tokenize would cut them). */
@@ -358,6 +381,22 @@ export class GALIP {
     this.netC?.dispose();
     this.clip.dispose();
   }
+}
+
+/** The weights file `save()` writes. */
+export const GANZOO_WEIGHTS = 'galip.safetensors';
+
+/** Read a `galip.safetensors` written by `save()` into the three state dicts. */
+export function readGanzooWeights(file: string): GalipStateDicts {
+  const { tensors } = readSafetensors(file);
+  const out: Record<string, StateDict> = {};
+  for (const [k, v] of Object.entries(tensors)) {
+    const m = /^(netG|netD|netC)\.(.+)$/.exec(k);
+    if (!m) throw new Error(`${file}: unexpected key '${k}' (expected netG.*, netD.*, netC.*)`);
+    (out[m[1]] ??= {})[m[2]] = v;
+  }
+  if (!out.netG) throw new Error(`${file}: no netG.* tensors; found ${Object.keys(out).join(', ') || 'none'}`);
+  return { netG: out.netG, netD: out.netD, netC: out.netC };
 }
 
 /** The checkpoint in `dir`: state_epoch_<state_epoch>.pth, else the one with the highest epoch. */

@@ -154,6 +154,11 @@ export class GalipTrainer implements GanTrainable {
     return { loss: r.total, logs: r.logs };
   }
 
+  /** Write the trained model as a ganzoo folder (GALIP.save: weights, CLIP, config). */
+  exportGenerator(dir: string): void {
+    this.model.save(dir);
+  }
+
   emaUpdate(): void {
     // GALIP trains without EMA
   }

@@ -72,6 +72,31 @@ maybe('fixture checkpoint (state_epoch_000.pth, module. prefixes)', () => {
     model.dispose();
   });
 
+  test('save() writes a ganzoo folder that loads back to the same numbers', async () => {
+    const os = require('os');
+    const fs = require('fs');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'galip-save-'));
+    try {
+      const a = await GALIP.fromPretrained(modelDir);
+      a.save(out);
+      expect(fs.readdirSync(out).sort()).toEqual(['clip.safetensors', 'config.json', 'galip.safetensors']);
+      const b = await GALIP.fromPretrained(out);
+      expect(b.config).toEqual(a.config);
+      const s = tf.randomNormal([1, 32], 0, 1, 'float32', 4) as tf.Tensor2D;
+      const x = a.generate({ sentenceEmbeddings: s, seed: 5, clamp: false });
+      const y = b.generate({ sentenceEmbeddings: s, seed: 5, clamp: false });
+      expect(Buffer.from(x.dataSync().buffer).equals(Buffer.from(y.dataSync().buffer))).toBe(true);
+      const la = a.discriminate(x, s);
+      const lb = b.discriminate(x, s);
+      expect(la.dataSync()[0]).toBe(lb.dataSync()[0]);
+      tf.dispose([s, x, y, la, lb]);
+      a.dispose();
+      b.dispose();
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   test('generation only: discriminator false skips NetD/NetC', async () => {
     const model = await GALIP.fromPretrained(modelDir, { discriminator: false });
     expect(model.netD).toBeNull();
