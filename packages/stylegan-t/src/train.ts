@@ -140,7 +140,8 @@ export class StyleGANTTrainer implements GanTrainable {
     return tf.tidy(() => {
       const z = tf.randomNormal([B, this.model.resolved.zDim], 0, 1, 'float32', seed >>> 0) as tf.Tensor2D;
       let cG = cEnc;
-      if (this.model.resolved.trainMode === 'text_encoder' && batch.captions) {
+      if (this.model.resolved.trainMode === 'text_encoder') {
+        if (!batch.captions) throw new Error("StyleGAN-T: train_mode 'text_encoder' needs captions in the batch (G encodes them with its own CLIP)");
         const enc = this.model.textEncoder as CLIP;
         const e = enc.encodeText(enc.tokenize(batch.captions));
         cG = tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;

@@ -71,4 +71,28 @@ describe('prompts through a CLIP text encoder (tiny CLIP fixture)', () => {
     model.textEncoder = null; // shared with the suite
     model.dispose();
   });
+
+  test("train_mode 'text_encoder' updates only G's own CLIP text tower", async () => {
+    const cfg = tiny16();
+    cfg.G.train_mode = 'text_encoder';
+    const gClip = await CLIP.fromPretrained(tinyClip);
+    const model = StyleGANT.create(cfg, { seed: 6, withDiscriminator: true, textEncoder: gClip });
+    const tr = new StyleGANTTrainer(model, { batchSize: 2, lossClip: clip, blurInitSigma: 0, blurFadeKimg: 0 });
+    expect(tr.trainDefaults.G.lr).toBe(3e-6);
+    const images = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 4) as tf.Tensor4D;
+    const tok = gClip.params.get('token_embedding.weight').dataSync().slice();
+    const syn = model.G.params['synthesis.b8.convs1.0.weight'].dataSync().slice();
+    const frozen = clip.params.get('token_embedding.weight').dataSync().slice();
+    tr.step({ images, captions: ['a cat', 'a dog'] });
+    const diff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).some((v, i) => v !== b[i]);
+    expect(diff(tok, gClip.params.get('token_embedding.weight').dataSync())).toBe(true);
+    expect(diff(syn, model.G.params['synthesis.b8.convs1.0.weight'].dataSync())).toBe(false);
+    expect(diff(frozen, clip.params.get('token_embedding.weight').dataSync())).toBe(false);
+    const c = tf.zeros([2, 16]) as tf.Tensor2D;
+    expect(() => tr.step({ images, textEmbeddings: c } as never)).toThrow(/needs captions in the batch/);
+    tf.dispose([images, c]);
+    tr.dispose();
+    model.dispose();
+    gClip.dispose();
+  });
 });
