@@ -116,6 +116,7 @@ export class CLIP {
     const prefix = opts.prefix ?? det.prefix;
     let sd = stripPrefix(sdIn, prefix);
     if (det.layout === 'hf') sd = clipHFToOpenAI(sd);
+    else sd = dropOpenAIBuffers(sd);
     const towers = { text: 'token_embedding.weight' in sd, vision: 'visual.conv1.weight' in sd };
     const cfg =
       typeof opts.config === 'string'
@@ -344,6 +345,19 @@ export class CLIP {
       this.onnxText = null;
     }
   }
+}
+
+/**
+ * Non-parameter entries of OpenAI / open_clip state dicts: the JIT archives' `input_resolution`, `context_length`,
+ * `vocab_size` scalars and persisted causal `attn_mask` buffers (older open_clip).
+ */
+function dropOpenAIBuffers(sd: StateDict): StateDict {
+  const out: StateDict = {};
+  for (const [k, v] of Object.entries(sd)) {
+    if (/^(input_resolution|context_length|vocab_size)$/.test(k) || /(^|\.)attn_mask$/.test(k)) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 function unknownPreset(name: string): never {

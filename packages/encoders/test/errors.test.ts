@@ -131,3 +131,24 @@ describe('config.json parsing', () => {
     expect(() => dinoConfigFromHF({ model_type: 'dinov2', use_swiglu_ffn: true })).toThrow(/swiglu/);
   });
 });
+
+describe('OpenAI / open_clip extras', () => {
+  test('JIT scalars and persisted attn_mask buffers are ignored; gelu towers via config', () => {
+    const a = CLIP.fromStateDict(clipSd(), { heads: { text: 2, vision: 2 } });
+    const back = a.params.stateDict();
+    const sd: StateDict = {};
+    for (const [k, v] of Object.entries(back)) sd[`module.${k}`] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array, sourceDtype: 'F32' };
+    tf.dispose(Object.values(back));
+    sd['module.input_resolution'] = { dtype: 'int32', shape: [], data: Int32Array.from([32]), sourceDtype: 'I64' };
+    sd['module.attn_mask'] = { dtype: 'float32', shape: [77, 77], data: new Float32Array(77 * 77), sourceDtype: 'F32' };
+    const b = CLIP.fromStateDict(sd, { heads: { text: 2, vision: 2 } });
+    expect(b.config.text.width).toBe(16);
+    const gelu = CLIP.fromStateDict(sd, { config: { ...b.config, vision: { ...b.config.vision, act: 'gelu' } } });
+    tf.tidy(() => {
+      const px = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
+      expect(relativeError(b.encodeImage(px), a.encodeImage(px))).toBe(0);
+      expect(relativeError(gelu.encodeImage(px), a.encodeImage(px))).toBeGreaterThan(1e-4);
+    });
+    [a, b, gelu].forEach((m) => m.dispose());
+  });
+});
