@@ -102,4 +102,20 @@ maybe('GALIP parity (official code, reduced widths)', () => {
     tf.dispose([img, sent, ref, f.local, f.emb, refFeats, d, refD, logit, chain, ...Object.values(acts)]);
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  test('the same CLIP in the Hugging Face layout (../clip-hf/model) gives the same image', async () => {
+    const hfDir = parityFixture('clip-hf');
+    if (!hfDir) return;
+    const { io } = readFixture(genDir!);
+    const hf = await GALIP.fromPretrained(path.join(genDir!, 'model'), { clip: path.join(hfDir, 'model'), discriminator: false });
+    try {
+      const ids = tf.tensor(io['input.tokens'].data as Int32Array, io['input.tokens'].shape as [number, number], 'int32') as tf.Tensor2D;
+      const noise = tf.tensor(io['input.noise'].data as Float32Array, io['input.noise'].shape) as tf.Tensor2D;
+      const img = hf.generate({ tokenIds: ids, noise, clamp: false });
+      check('HF-layout CLIP: tokens -> image', img, io['output.image']);
+      tf.dispose([ids, noise, img]);
+    } finally {
+      hf.dispose();
+    }
+  });
 });
