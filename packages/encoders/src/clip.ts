@@ -17,7 +17,7 @@ import { locate, readStateDict } from './io';
 import { ImageProcessorConfig, ImageInput, preprocessImages, readImageProcessorConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from './preprocess';
 import { Tokenizer, TokenizeOptions, loadTokenizer } from './tokenizer';
 import { CLIPTextOnnx, hasOnnxTextModel } from './onnx';
-import { BlockParams, OPENAI_BLOCK, ParamMap, PatchEmbedImpl, blockParams, causalMask, linear, patchEmbedding, transformerBlock } from './vit';
+import { BlockParams, OPENAI_BLOCK, ParamMap, PatchEmbedImpl, blockParams, causalMask, patchEmbedding, transformerBlock } from './vit';
 
 export interface CLIPLoadOptions {
   /** Config to use instead of config.json / inference from the weights (a preset name or a full config). */
@@ -378,4 +378,3 @@ export function defaultImageProcessor(size: number): ImageProcessorConfig {
   };
 }
 
-export { linear };

@@ -1,4 +1,6 @@
 /** CLIP parity with ../shared/parity/clip-hf (official openai/CLIP forward; weights under HF and OpenAI names). */
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { nchwToNhwc, parityFixture, readFixture, relativeError, initBackend } from '@ganzoo/core';
@@ -73,5 +75,23 @@ d('CLIP parity (clip-hf)', () => {
     }
     await checkAll(clip, 'openai');
     clip.dispose();
+  });
+
+  (galipDir ? test : test.skip)('a folder with pytorch_model.bin (torch zip) and a CLIPConfig config.json', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ganzoo-clip-bin-'));
+    try {
+      fs.copyFileSync(path.join(galipDir!, 'model', 'clip.pth'), path.join(tmp, 'pytorch_model.bin'));
+      fs.copyFileSync(path.join(dir!, 'model', 'config.json'), path.join(tmp, 'config.json'));
+      const clip = await CLIP.fromPretrained(tmp);
+      expect(clip.config.text.heads).toBe(2);
+      const { io } = readFixture(dir!);
+      const t = ids(io['input.input_ids']);
+      const e = clip.encodeText(t);
+      expect(relativeError(e, io['output.text_embeds'])).toBeLessThan(TOL);
+      tf.dispose([t, e]);
+      clip.dispose();
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -69,6 +69,13 @@ describe('missing files', () => {
     await expect(CLIP.fromPretrained(tmp)).rejects.toThrow(`no weights in ${tmp}: expected model.safetensors or pytorch_model.bin`);
   });
 
+  test('a manifest id offline and not cached names what is missing', async () => {
+    const cache = path.join(tmp, 'cache');
+    await expect(CLIP.fromPretrained('openai/clip-vit-base-patch32', { offline: true, cacheDir: cache })).rejects.toThrow(/config\.json|offline/);
+    await expect(DINO.fromPretrained('facebook/dino-vits16', { offline: true, cacheDir: cache })).rejects.toThrow(/config\.json|offline/);
+    await expect(CLIP.fromPretrained('no/such-model', { offline: true, cacheDir: cache })).rejects.toThrow(/no\/such-model/);
+  });
+
   test('a tokenizer folder without tokenizer.json', async () => {
     await expect(loadTokenizer(tmp)).rejects.toThrow(`tokenizer: tokenizer.json not found in ${path.resolve(tmp)}`);
     const noTok = path.join(tmp, 'no-tokenizer');
