@@ -13,7 +13,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { GanTrainable, LossResult, Phase, StepContext, TrainBatch, TrainDefaults, clipContrastiveLoss, hingeDLoss, hingeGLoss, logisticDLoss } from '@ganzoo/core';
 import { GigaGAN } from './model';
-import { TextTokens, generatorForward } from './generator';
+import { TextTokens, fStyleNetwork, generatorForward } from './generator';
+import { upsamplerForward } from './upsampler';
+import { discriminatorInputResolutions } from './config';
 import { DiscriminatorOutput, discriminatorForward, discriminatorTextEmbeds, realImagesToRgbs, visionAidedForward } from './discriminator';
 import { getter } from './params';
 
@@ -62,6 +64,11 @@ export interface GigaGANTrainOptions {
   encodeCaptions?: (captions: string[]) => tf.Tensor3D;
   /** Learning rate used for AdamW's decoupled decay (keep equal to the trainer's lr). */
   lr?: number;
+  /**
+   * What the generator side is: the base 'generator' (default) or the 'upsampler' (lucidrains train_upsampler=True:
+   * reals are downsized with nearest interpolation to the upsampler's input size, the D sees the upsampler's rgbs).
+   */
+  target?: 'generator' | 'upsampler';
 }
 
 export const GIGAGAN_LOSS_WEIGHTS = {
@@ -87,15 +94,26 @@ export class GigaGANTrainable implements GanTrainable {
 
   constructor(readonly model: GigaGAN, opts: GigaGANTrainOptions = {}) {
     this.config = model.config as unknown as Record<string, unknown>;
-    this.resolution = model.config.G.imageSize;
-    if (model.config.D.imageSize !== this.resolution) throw new Error(`GigaGAN training: D.imageSize ${model.config.D.imageSize} must equal G.imageSize ${this.resolution}`);
-    this.conditioning = model.config.G.unconditional ? 'none' : 'text';
+    const target = opts.target ?? 'generator';
+    const u = model.config.upsampler;
+    if (target === 'upsampler') {
+      if (!u || !model.U) throw new Error('GigaGAN training: target "upsampler" needs a model with an upsampler');
+      const allowed: number[] = [];
+      for (let r = u.inputImageSize; r < u.imageSize; r *= 2) allowed.push(r);
+      const ins = discriminatorInputResolutions(model.config.D);
+      const bad = ins.filter((r) => !allowed.includes(r));
+      if (bad.length) throw new Error(`GigaGAN training: D.multiscaleInputResolutions ${JSON.stringify(ins)} must be among the upsampler's rgb resolutions ${JSON.stringify(allowed)}`);
+    }
+    this.resolution = target === 'upsampler' ? u!.imageSize : model.config.G.imageSize;
+    if (model.config.D.imageSize !== this.resolution) throw new Error(`GigaGAN training: D.imageSize ${model.config.D.imageSize} must equal the ${target}'s image size ${this.resolution}`);
+    this.conditioning = (target === 'upsampler' ? u!.unconditional : model.config.G.unconditional) ? 'none' : 'text';
     this.opts = {
       dSign: opts.dSign ?? 'lucidrains',
       matchingAware: opts.matchingAware ?? 'lucidrains',
       weightDecay: opts.weightDecay ?? 'lucidrains',
       gpEvery: opts.gpEvery ?? 4,
       lr: opts.lr ?? 2e-4,
+      target,
       encodeCaptions: opts.encodeCaptions,
     };
     const adam = { lr: this.opts.lr, beta1: 0.5, beta2: 0.9, epsilon: 1e-8 };
@@ -109,7 +127,11 @@ export class GigaGANTrainable implements GanTrainable {
   }
 
   gVariables(): tf.Variable[] {
-    return Object.values(this.model.G).filter((v) => v.trainable);
+    return Object.values(this.gParams()).filter((v) => v.trainable);
+  }
+
+  private gParams(): Record<string, tf.Variable> {
+    return this.opts.target === 'upsampler' ? this.model.U! : this.model.G;
   }
 
   private encodings(batch: TrainBatch): tf.Tensor3D | null {
@@ -122,12 +144,24 @@ export class GigaGANTrainable implements GanTrainable {
   }
 
   private gText(enc: tf.Tensor3D | null): TextTokens | null {
-    return enc ? this.model.textTokens({ textEncodings: enc }, 'G', this.model.G) : null;
+    if (!enc) return null;
+    return this.opts.target === 'upsampler'
+      ? this.model.textTokens({ textEncodings: enc }, 'upsampler', this.model.U!)
+      : this.model.textTokens({ textEncodings: enc }, 'G', this.model.G);
   }
 
-  private fake(batch: TrainBatch, ctx: StepContext, text: TextTokens | null) {
-    const c = this.model.config.G;
+  private fake(batch: TrainBatch, ctx: StepContext, text: TextTokens | null): { image: tf.Tensor4D; rgbs: tf.Tensor4D[]; w: tf.Tensor2D } {
     const b = batch.images.shape[0];
+    if (this.opts.target === 'upsampler') {
+      const u = this.model.config.upsampler!;
+      const real = this.model.fromApi(batch.images);
+      // lucidrains: F.interpolate(real_images, (size, size)) -- the default 'nearest' mode
+      const lowres = tf.image.resizeNearestNeighbor(real, [u.inputImageSize, u.inputImageSize], false, false);
+      const w = fStyleNetwork(getter(this.model.U!, 'upsampler'), 'style_network', u.styleNetwork, tf.randomNormal([b, u.styleNetwork.dim], 0, 1, 'float32', ctx.seed) as tf.Tensor2D, text ? text.global : null);
+      const out = upsamplerForward(getter(this.model.U!, 'upsampler'), u, { lowres, styles: w, text });
+      return { image: out.image, rgbs: out.rgbs, w };
+    }
+    const c = this.model.config.G;
     const z = tf.randomNormal([b, c.styleNetwork.dim], 0, 1, 'float32', ctx.seed) as tf.Tensor2D;
     const w = this.model.styles(z, text, this.model.G);
     const out = generatorForward(getter(this.model.G, 'G'), c, { styles: w, text, noiseSeed: (ctx.seed % 100000) + 1 });
@@ -221,7 +255,7 @@ export class GigaGANTrainable implements GanTrainable {
     const text = this.gText(enc);
     const g = this.fake(batch, ctx, text);
     // running mean of w for 'tracked' truncation (not part of the loss)
-    this.model.wAvg.assign(tf.tidy(() => tf.add(tf.mul(this.model.wAvg, 0.995), tf.mul(tf.mean(g.w, 0), 0.005))));
+    if (this.opts.target === 'generator') this.model.wAvg.assign(tf.tidy(() => tf.add(tf.mul(this.model.wAvg, 0.995), tf.mul(tf.mean(g.w, 0), 0.005))));
     const out = this.dForward(g.image, g.rgbs, this.dTextEmbeds(enc), wts.multiscale > 0, null);
     const logs: Record<string, tf.Scalar> = {};
     const divergence = gHingeLoss(out.logits, sign);
@@ -271,7 +305,8 @@ export class GigaGANTrainable implements GanTrainable {
 
   emaUpdate(step: number): void {
     const ema = this.model.ema;
-    if (!ema) return;
+    // the model's EMA shadows the base generator; an upsampler run keeps no EMA copy
+    if (!ema || this.opts.target === 'upsampler') return;
     // ema_pytorch: copy the weights until update_after_step, then blend every update_every steps
     if (step < EMA_SCHEDULE.after) {
       for (const [k, v] of Object.entries(this.model.G)) ema.shadow[k].assign(v);
@@ -292,17 +327,28 @@ export class GigaGANTrainable implements GanTrainable {
     return out;
   }
 
+  /**
+   * One image per seed from the EMA generator; for an upsampler run, the generator's image (resized to the upsampler's
+   * input size when the sizes differ) upsampled with the same caption and seed.
+   */
   sample(seeds: number[], cond: { captions?: string[]; truncation?: number }): tf.Tensor4D {
     return tf.tidy(() => {
       const imgs = seeds.map((s, i) => {
-        const o: any = { seed: s, truncation: cond.truncation };
+        const text: { textEncodings?: tf.Tensor3D; prompts?: string[] } = {};
         if (this.conditioning === 'text') {
           const cap = cond.captions?.[i];
           if (cap === undefined) throw new Error(`GigaGAN.sample: no caption for seed ${s}`);
-          o.textEncodings = this.opts.encodeCaptions ? this.opts.encodeCaptions([cap]) : undefined;
-          if (!o.textEncodings) o.prompts = [cap];
+          if (this.opts.encodeCaptions) text.textEncodings = this.opts.encodeCaptions([cap]);
+          else text.prompts = [cap];
         }
-        return this.model.generate(o).images;
+        if (this.opts.target === 'upsampler') {
+          const u = this.model.config.upsampler!;
+          const baseText = this.model.config.G.unconditional ? {} : text;
+          let base = this.model.generate({ ...baseText, seed: s, truncation: cond.truncation }).images;
+          if (base.shape[1] !== u.inputImageSize) base = tf.image.resizeBilinear(base, [u.inputImageSize, u.inputImageSize], false, true);
+          return this.model.upsample({ images: base, ...(u.unconditional ? {} : text), seed: s }).images;
+        }
+        return this.model.generate({ ...text, seed: s, truncation: cond.truncation }).images;
       });
       return tf.concat(imgs, 0) as tf.Tensor4D;
     });

@@ -136,5 +136,42 @@ for (const backend of ['wasm', 'cpu']) {
       enc.dispose();
       model.dispose();
     });
+
+    full('upsampler training (lucidrains train_upsampler): D and G losses, finite gradients, D loss decreases', () => {
+      const cfg = microConfig();
+      const tinyU = presetConfig('tiny').upsampler!;
+      cfg.upsampler = { ...tinyU, imageSize: SIZE, inputImageSize: 8, dimMults: [1, 2], fullAttn: [false, true], crossAttn: [false, true], attnDepths: [1, 1] };
+      const model = GigaGAN.create(cfg, { seed: 5 });
+      const enc = encoder(model.config.clip.dimLatent);
+      const tr = new GigaGANTrainable(model, { encodeCaptions: (c) => enc.encode(c), gpEvery: 0, target: 'upsampler' });
+      expect(tr.resolution).toBe(SIZE);
+      const images = fixedBatch();
+      const batch = { images, captions: CAPTIONS };
+      enc.encode(CAPTIONS).dispose();
+      const opt = tf.train.adam(1e-3, 0.5, 0.9);
+      const dAt0 = () => tf.tidy(() => tr.dLoss(batch, ctxFor(0, 'D')).loss.arraySync() as number);
+      const first = dAt0();
+      for (let s = 0; s < 3; s++) {
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => tr.dLoss(batch, ctxFor(s, 'D')).loss, tr.dVariables());
+          opt.applyGradients(grads);
+        });
+      }
+      expect(dAt0()).toBeLessThan(first);
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => tr.gLoss(batch, ctxFor(0, 'G')).loss, tr.gVariables());
+        expect(Number.isFinite(value.arraySync() as number)).toBe(true);
+        expect(tf.sum(tf.abs(grads[model.U!['init_conv.weight'].name])).arraySync()).toBeGreaterThan(0);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      const s = tr.sample([1, 2], { captions: CAPTIONS });
+      expect(s.shape).toEqual([2, SIZE, SIZE, 3]);
+      s.dispose();
+      opt.dispose();
+      images.dispose();
+      enc.dispose();
+      model.dispose();
+    });
   });
 }
