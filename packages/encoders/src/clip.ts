@@ -11,7 +11,7 @@ import { layerNorm } from '@ganzoo/core';
 import type { ResolveOptions } from '@ganzoo/core';
 import { CLIPConfig, CLIP_PRESETS, clipConfigFromHF } from './config';
 import {
-  StateDict, checkStateDict, clipConfigFromOpenAI, clipExpectedShapes, clipHFToOpenAI, detectClipLayout, stripPrefix, toVariables,
+  StateDict, checkStateDict, clipConfigFromOpenAI, clipExpectedShapes, clipHFToOpenAI, detectClipLayout, randomStateDict, stripPrefix, toVariables,
 } from './convert';
 import { locate, readStateDict } from './io';
 import { ImageProcessorConfig, ImageInput, preprocessImages, readImageProcessorConfig, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from './preprocess';
@@ -108,6 +108,12 @@ export class CLIP {
     model.dir = loc.dir;
     if (imageProcessor || opts.imageProcessor) model.imageProcessor = { ...(imageProcessor ?? model.imageProcessor), ...opts.imageProcessor };
     return model;
+  }
+
+  /** A CLIP with seeded random weights (tests, examples; not a trained model). */
+  static random(config: CLIPConfig | keyof typeof CLIP_PRESETS, seed = 0, towers = { text: true, vision: true }): CLIP {
+    const cfg = typeof config === 'string' ? CLIP_PRESETS[config] ?? unknownPreset(config) : config;
+    return CLIP.fromStateDict(randomStateDict(clipExpectedShapes(cfg, towers), seed), { config: cfg });
   }
 
   /** Build from an in-memory state dict in either layout (torch tensor layout, as read from a file). */

@@ -9,6 +9,7 @@
  * Linear weights [out, in] -> [in, out], conv weights OIHW -> HWIO.
  */
 import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@ganzoo/core';
 import type { RawTensor } from '@ganzoo/core';
 import { CLIPConfig, DINOConfig } from './config';
 
@@ -432,4 +433,31 @@ export function toVariables(sd: StateDict, scope: string): Map<string, tf.Variab
     x.dispose();
   }
   return out;
+}
+
+/**
+ * A seeded random state dict for the given (torch-layout) shapes, for tests and examples: LayerNorm gains 1 + 0.1 N,
+ * biases and LayerNorm shifts 0.02 N, class / position embeddings and LayerScale 0.5 N / 0.1 N, every other tensor
+ * N(0, 1 / fan_in) (fan_in = the product of the non-leading dims; embeddings 0.02 N as CLIP initialises them).
+ */
+export function randomStateDict(shapes: Record<string, number[]>, seed = 0): StateDict {
+  const rng = new Rng(seed);
+  const sd: StateDict = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const isNorm = /(^|\.)(ln_\w+|ln_final|norm\d?|layer_norm\d?)\.(weight|bias)$/.test(name);
+    let data: Float32Array;
+    if (isNorm && name.endsWith('.weight')) data = Float32Array.from(rng.normalArray(n, 1, 0.1));
+    else if (isNorm || /bias$/.test(name)) data = rng.normalArray(n, 0, 0.02);
+    else if (/(class_embedding|cls_token|pos_embed|positional_embedding)$/.test(name)) data = rng.normalArray(n, 0, 0.5);
+    else if (/gamma$/.test(name)) data = rng.normalArray(n, 0.1, 0.01);
+    else if (name === 'logit_scale') data = Float32Array.from([Math.log(1 / 0.07)]);
+    else if (name === 'token_embedding.weight') data = rng.normalArray(n, 0, 0.02);
+    else {
+      const fanIn = shape.length > 1 ? n / shape[0] : n;
+      data = rng.normalArray(n, 0, 1 / Math.sqrt(fanIn));
+    }
+    sd[name] = { dtype: 'float32', shape: [...shape], data, sourceDtype: 'F32' };
+  }
+  return sd;
 }

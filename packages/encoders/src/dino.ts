@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { layerNorm } from '@ganzoo/core';
 import type { ResolveOptions } from '@ganzoo/core';
 import { DINOConfig, DINO_PRESETS, dinoConfigFromHF, dinoConfigFromTimm } from './config';
-import { StateDict, checkStateDict, detectVitLayout, dinoConfigFromTimmWeights, stripPrefix, toVariables, vitExpectedShapes, vitHFToTimm } from './convert';
+import { StateDict, checkStateDict, detectVitLayout, dinoConfigFromTimmWeights, randomStateDict, stripPrefix, toVariables, vitExpectedShapes, vitHFToTimm } from './convert';
 import { locate, readStateDict } from './io';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -102,6 +102,13 @@ export class DINO {
     const pre = loc.dir ? path.join(loc.dir, 'preprocessor_config.json') : null;
     if (pre && fs.existsSync(pre)) model.imageProcessor = readImageProcessorConfig(pre);
     return model;
+  }
+
+  /** A DINO ViT with seeded random weights (tests, examples; not a trained model). */
+  static random(config: DINOConfig | keyof typeof DINO_PRESETS, seed = 0): DINO {
+    const cfg = typeof config === 'string' ? DINO_PRESETS[config] : config;
+    if (!cfg) throw new Error(`DINO: unknown preset '${String(config)}' (expected one of ${Object.keys(DINO_PRESETS).join(', ')})`);
+    return DINO.fromStateDict(randomStateDict(vitExpectedShapes(cfg), seed), { config: cfg });
   }
 
   static fromStateDict(sdIn: StateDict, opts: Pick<DINOLoadOptions, 'config' | 'heads' | 'prefix'> = {}): DINO {

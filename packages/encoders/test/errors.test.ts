@@ -159,3 +159,24 @@ describe('OpenAI / open_clip extras', () => {
     [a, b, gelu].forEach((m) => m.dispose());
   });
 });
+
+describe('random models', () => {
+  test('CLIP.random / DINO.random are seeded, run, and leak nothing', () => {
+    const a = CLIP.random('tiny', 3);
+    const b = CLIP.random('tiny', 3);
+    const c = CLIP.random('tiny', 4, { text: false, vision: true });
+    const d = DINO.random('tiny', 1);
+    expect(c.hasText).toBe(false);
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const px = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
+      const ea = a.encodeImage(px);
+      expect(relativeError(b.encodeImage(px), ea)).toBe(0);
+      expect(relativeError(c.encodeImage(px), ea)).toBeGreaterThan(1e-3);
+      expect(Number.isFinite(tf.sum(d.forward(px).pooled).dataSync()[0])).toBe(true);
+      expect(() => c.encodeText(tf.zeros([1, 77], 'int32') as tf.Tensor2D)).toThrow(/no text tower/);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    [a, b, c, d].forEach((m) => m.dispose());
+  });
+});
