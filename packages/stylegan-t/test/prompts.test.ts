@@ -2,12 +2,12 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, relativeError } from '@ganzoo/core';
 import { CLIP } from '@ganzoo/encoders';
-import { StyleGANT, StyleGANTConfig, StyleGANTTrainer } from '../src';
+import { PRESETS, StyleGANT, StyleGANTConfig, StyleGANTTrainer } from '../src';
 
 const tinyClip = path.resolve(__dirname, '../../encoders/test/fixtures/tiny-clip');
 
 function tiny16(): StyleGANTConfig {
-  const c = StyleGANT.create('tiny').config;
+  const c = PRESETS.tiny();
   c.text_dim = 16;
   c.D.c_dim = 16;
   c.D.diffaug = true;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as core from '@ganzoo/core';
-import { blurSigma, blurTaps, emaBeta, StyleGANT, StyleGANTTrainer } from '../src';
+import { blurSigma, blurTaps, emaBeta, PRESETS, StyleGANT, StyleGANTTrainer } from '../src';
 
 const backend = process.env.GANZOO_TEST_BACKEND ?? 'wasm';
 
@@ -35,7 +35,7 @@ describe(`training on the tiny preset (${backend})`, () => {
   let trainer: StyleGANTTrainer;
   let batch: { images: tf.Tensor4D; textEmbeddings: tf.Tensor2D };
   beforeAll(() => {
-    const cfg = StyleGANT.create('tiny').config;
+    const cfg = PRESETS.tiny();
     cfg.D.diffaug = false; // a fixed batch: keep D's view of it deterministic
     model = StyleGANT.create(cfg, { seed: 1, withDiscriminator: true });
     trainer = new StyleGANTTrainer(model, { batchSize: 4, seed: 3, blurInitSigma: 0, blurFadeKimg: 0 });
