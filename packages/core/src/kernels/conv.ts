@@ -6,7 +6,7 @@
  * computeConv2DInfo, and the forward pass y[oh,ow] = sum_{kh,kw} xpad[oh*sh+kh, ow*sw+kw] . w[kh,kw].
  */
 import * as tf from '@tensorflow/tfjs';
-import { convInfo, Pad, window, window2d } from './util';
+import { convInfo, Pad, phaseMerge, phaseSplit, window, window2d } from './util';
 
 export interface ConvGeometry {
   strides: number | [number, number];
@@ -15,27 +15,22 @@ export interface ConvGeometry {
 }
 
 /**
- * Split the spatial axes of an NHWC tensor into stride phases: returns a view [N, Q, s_h, P, s_w, C] of the
- * window rows [h0, h0 + Q*s_h) and cols [w0, w0 + P*s_w) (zero outside), so that
- * phases[n, q, a, p, b, c] = t[n, h0 + q*s_h + a, w0 + p*s_w + b, c]. Strided access without stridedSlice.
+ * The filter's taps per output phase: taps[rh][rw] = filter[rh + m*sh, rw + k*sw] for m < Mh = ceil((KH - rh)/sh),
+ * k < Mw, as [Mh, Mw, ...]; null where a phase has no taps (kernel smaller than the stride).
  */
-function phases(t: tf.Tensor4D, h0: number, Q: number, sh: number, w0: number, P: number, sw: number): tf.Tensor {
-  const [n, , , c] = t.shape;
-  const win = window2d(t, h0, Q * sh, w0, P * sw);
-  return tf.reshape(win, [n, Q, sh, P, sw, c]);
-}
-
-/** filter[r + m*s] for m = 0..M-1 along both spatial axes (M = ceil((K - r)/s)), as [Mh, Mw, ...rest]. */
-function filterPhase(filter: tf.Tensor4D, rh: number, sh: number, rw: number, sw: number): tf.Tensor4D | null {
+function filterPhases(filter: tf.Tensor4D, sh: number, sw: number): Array<Array<tf.Tensor4D | null>> {
   const [KH, KW, a, b] = filter.shape;
-  const Mh = Math.ceil((KH - rh) / sh);
-  const Mw = Math.ceil((KW - rw) / sw);
-  if (Mh <= 0 || Mw <= 0) return null;
-  if (sh === 1 && sw === 1) return filter;
+  if (sh === 1 && sw === 1) return [[filter]];
   const KHp = Math.ceil(KH / sh) * sh;
   const KWp = Math.ceil(KW / sw) * sw;
-  const f6 = tf.reshape(window(window(filter, 0, 0, KHp), 1, 0, KWp), [KHp / sh, sh, KWp / sw, sw, a, b]);
-  return tf.reshape(tf.slice(f6, [0, rh, 0, rw, 0, 0], [Mh, 1, Mw, 1, a, b]), [Mh, Mw, a, b]);
+  const padded = tf.reshape(window(window(filter, 0, 0, KHp), 1, 0, KWp), [1, KHp, KWp, a * b]);
+  const ph = phaseSplit(padded, sh, sw);
+  return ph.map((row, rh) => row.map((t, rw) => {
+    const Mh = Math.ceil((KH - rh) / sh);
+    const Mw = Math.ceil((KW - rw) / sw);
+    if (Mh <= 0 || Mw <= 0) return null;
+    return tf.reshape(tf.slice(t, [0, 0, 0, 0], [1, Mh, Mw, a * b]), [Mh, Mw, a, b]) as tf.Tensor4D;
+  }));
 }
 
 /**
@@ -58,27 +53,13 @@ function transposedCorrelation(
   const Qh = Math.ceil((top + H) / sh) - q0h;
   const q0w = Math.floor(left / sw);
   const Qw = Math.ceil((left + W) / sw) - q0w;
-  const parts: tf.Tensor4D[] = [];
-  for (let rh = 0; rh < sh; rh++) {
-    for (let rw = 0; rw < sw; rw++) {
-      const taps = filterPhase(filter, rh, sh, rw, sw);
-      if (taps === null) {
-        parts.push(tf.zeros([n, Qh, Qw, cOut]));
-        continue;
-      }
-      const [Mh, Mw] = taps.shape;
-      const dyWin = window2d(dy, q0h - (Mh - 1), Qh + Mh - 1, q0w - (Mw - 1), Qw + Mw - 1);
-      parts.push(corr(dyWin, tf.reverse(taps, [0, 1])));
-    }
-  }
-  let full: tf.Tensor4D;
-  if (parts.length === 1) {
-    full = parts[0];
-  } else {
-    const st = tf.reshape(tf.stack(parts), [sh, sw, n, Qh, Qw, cOut]);
-    full = tf.reshape(tf.transpose(st, [2, 3, 0, 4, 1, 5]), [n, Qh * sh, Qw * sw, cOut]);
-  }
-  return window2d(full, top - q0h * sh, H, left - q0w * sw, W);
+  const parts = filterPhases(filter, sh, sw).map((row) => row.map((taps) => {
+    if (taps === null) return tf.zeros([n, Qh, Qw, cOut]) as tf.Tensor4D;
+    const [Mh, Mw] = taps.shape;
+    const dyWin = window2d(dy, q0h - (Mh - 1), Qh + Mh - 1, q0w - (Mw - 1), Qw + Mw - 1);
+    return corr(dyWin, tf.reverse(taps, [0, 1]));
+  }));
+  return window2d(phaseMerge(parts), top - q0h * sh, H, left - q0w * sw, W);
 }
 
 /** dL/dx of conv2d: Conv2DBackpropInput (also conv2dTranspose's forward pass). */
@@ -113,19 +94,25 @@ export function depthwiseConv2dBackpropInput(
 }
 
 /**
- * x as the per-tap patches of the forward pass: returns (kh, kw) -> [N, OH, OW, C] with
- * patch[n, oh, ow, c] = xpad[n, oh*sh + kh, ow*sw + kw, c].
+ * x as the per-tap patches of the forward pass: returns (kh, kw) -> patch with
+ * patch[n, oh, ow, c] = xpad[n, oh*sh + kh, ow*sw + kw, c] (as [N, OH, OW, C], or as [C, N*OH*OW] when
+ * `channelsFirst`, ready to be a GEMM operand). One phase split, then one rank-4 slice per tap.
  */
-function tapReader(x: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, KH: number, KW: number) {
+export function tapReader(x: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, KH: number, KW: number, channelsFirst = false) {
   const { strideHeight: sh, strideWidth: sw, outHeight: OH, outWidth: OW } = info;
   const { top, left } = info.padInfo;
+  const [n, , , c] = x.shape;
   const Qh = OH + Math.floor((KH - 1) / sh);
   const Qw = OW + Math.floor((KW - 1) / sw);
-  const x6 = phases(x, -top, Qh, sh, -left, Qw, sw);
-  const [n, , , , , c] = x6.shape;
-  return (kh: number, kw: number): tf.Tensor4D => tf.reshape(
-    tf.slice(x6, [0, Math.floor(kh / sh), kh % sh, Math.floor(kw / sw), kw % sw, 0], [n, OH, 1, OW, 1, c]),
-    [n, OH, OW, c]);
+  let xw: tf.Tensor = window2d(x, -top, Qh * sh, -left, Qw * sw);
+  if (channelsFirst) xw = tf.reshape(tf.transpose(xw, [3, 0, 1, 2]), [c * n, Qh * sh, Qw * sw, 1]);
+  const ph = phaseSplit(xw, sh, sw);
+  return (kh: number, kw: number): tf.Tensor => {
+    const p = ph[kh % sh][kw % sw];
+    const [A, , , D] = p.shape;
+    const t = tf.slice(p, [0, Math.floor(kh / sh), Math.floor(kw / sw), 0], [A, OH, OW, D]);
+    return channelsFirst ? tf.reshape(t, [c, n * OH * OW]) : t;
+  };
 }
 
 function checkDy(dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, kernel: string): void {
@@ -170,25 +157,26 @@ export function conv2dBackpropFilterByTaps(
     const [KH, KW, ci, co] = filterShape;
     const rowsN = info.batchSize * info.outHeight * info.outWidth;
     const dy2 = tf.reshape(dy, [rowsN, co]) as tf.Tensor2D;
-    const tap = tapReader(x, info, KH, KW);
+    const tap = tapReader(x, info, KH, KW, true);
     const out: tf.Tensor2D[] = [];
     for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        out.push(tf.matMul(tf.reshape(tap(kh, kw), [rowsN, ci]) as tf.Tensor2D, dy2, true, false));
-      }
+      for (let kw = 0; kw < KW; kw++) out.push(tf.matMul(tap(kh, kw) as tf.Tensor2D, dy2)); // [ci, rows] x [rows, co]
     }
     return tf.reshape(out.length === 1 ? out[0] : tf.stack(out), filterShape) as tf.Tensor4D;
   });
 }
 
 /**
- * The Conv2DBackpropFilter kernel: the per-tap GEMM form, which measured faster on wasm for every shape in
- * bench/kernels.ts except tiny-batch large-kernel ones; both forms are tested against the cpu kernel.
+ * The Conv2DBackpropFilter kernel: the one-conv form, except for 1x1 filters, where the per-tap form is a single
+ * GEMM. Measured on wasm (bench/notes-kernels.md): the one-conv form is 3-15x faster than per-tap GEMMs for
+ * 3x3 / 4x4 filters; per-tap wins for 1x1. Both forms are tested against the cpu kernel.
  */
 export function conv2dBackpropFilter(
   x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], g: ConvGeometry,
 ): tf.Tensor4D {
-  return conv2dBackpropFilterByTaps(x, dy, filterShape, g);
+  return filterShape[0] * filterShape[1] === 1
+    ? conv2dBackpropFilterByTaps(x, dy, filterShape, g)
+    : conv2dBackpropFilterByConv(x, dy, filterShape, g);
 }
 
 /** dL/dfilter of depthwiseConv2d: dW[kh,kw,c,m] = sum_{n,oh,ow} patch(kh,kw)[n,oh,ow,c] dy[n,oh,ow,c*M+m]. */
@@ -200,13 +188,15 @@ export function depthwiseConv2dBackpropFilter(
     checkDy(dy, info, 'DepthwiseConv2dNativeBackpropFilter');
     const [KH, KW, C, M] = filterShape;
     const rowsN = info.batchSize * info.outHeight * info.outWidth;
-    // Batched over channels: [C, T, rows] x [C, rows, M] -> [C, T, M], T = KH*KW taps.
-    const tap = tapReader(x, info, KH, KW);
-    const cols: tf.Tensor[] = [];
-    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) cols.push(tf.reshape(tap(kh, kw), [rowsN, C]));
-    const xcol = tf.transpose(tf.stack(cols, 2), [1, 2, 0]) as tf.Tensor3D; // [C, T, rows]
-    const dyc = tf.transpose(tf.reshape(dy, [rowsN, C, M]), [1, 0, 2]) as tf.Tensor3D; // [C, rows, M]
-    const r = tf.matMul(xcol, dyc); // [C, T, M]
-    return tf.reshape(tf.transpose(r, [1, 0, 2]), filterShape) as tf.Tensor4D;
+    // Per tap an elementwise product summed over rows (depthwise has no channel contraction to give a GEMM).
+    // Channels-last taps: wasm slices rank-4 tensors row by row, so a channels-first layout (innermost dim = W)
+    // made the slices ~10x slower than the axis-0 sums it saved.
+    const tap = tapReader(x, info, KH, KW); // (kh, kw) -> [N, OH, OW, C]
+    const dy3 = tf.reshape(dy, [rowsN, C, M]);
+    const out: tf.Tensor[] = [];
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) out.push(tf.sum(tf.mul(tf.reshape(tap(kh, kw), [rowsN, C, 1]), dy3), 0)); // [C, M]
+    }
+    return tf.reshape(out.length === 1 ? out[0] : tf.stack(out), filterShape) as tf.Tensor4D;
   });
 }

@@ -1,5 +1,5 @@
 // Composed training kernels and higher-order gradients (registered by initBackend; exported for tests and benches).
-export { registerTrainingKernels, isComposedKernel, KERNELS_FOR_BACKEND } from './register';
+export { registerTrainingKernels, isComposedKernel, builtinKernel, KERNELS_FOR_BACKEND } from './register';
 export { registerHigherOrderGradients } from './gradients';
 export {
   conv2dBackpropInput, conv2dBackpropFilter, conv2dBackpropFilterByConv, conv2dBackpropFilterByTaps,

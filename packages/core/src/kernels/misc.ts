@@ -3,7 +3,7 @@
  * MaxPoolGrad. Each is built from ops the wasm and cpu backends both have.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Pad, window2d } from './util';
+import { Pad, phaseMerge, phaseSplit, window2d } from './util';
 
 /**
  * out[s, ...] = sum over i with ids[i] == s of x[i, ...]; ids outside [0, numSegments) are dropped (TF semantics).
@@ -85,9 +85,13 @@ export function resizeGrad(
     const [, OH, OW] = dy.shape;
     const ah = resizeMatrix(method, H, OH, alignCorners, halfPixelCenters); // [OH, H]
     const aw = resizeMatrix(method, W, OW, alignCorners, halfPixelCenters); // [OW, W]
-    const t1 = tf.matMul(tf.reshape(ah, [1, OH, H]) as tf.Tensor3D, tf.reshape(dy, [n, OH, OW * c]) as tf.Tensor3D, true, false);
-    const t2 = tf.matMul(tf.reshape(aw, [1, OW, W]) as tf.Tensor3D, tf.reshape(t1, [n * H, OW, c]) as tf.Tensor3D, true, false);
-    return tf.reshape(t2, [n, H, W, c]) as tf.Tensor4D;
+    // 2-D GEMMs with the big operand on the left (wasm packs the right operand on every call) and rank-4
+    // transposes only (broadcast batch matMul and transposeA are slow paths on wasm).
+    const rowsIn = tf.reshape(tf.transpose(dy, [0, 2, 3, 1]), [n * OW * c, OH]);
+    const t1 = tf.reshape(tf.matMul(rowsIn, ah), [n, OW, c, H]); // rows resized back: [n, OW, c, H]
+    const colsIn = tf.reshape(tf.transpose(t1, [0, 3, 2, 1]), [n * H * c, OW]);
+    const t2 = tf.reshape(tf.matMul(colsIn, aw), [n, H, c, W]); // cols resized back: [n, H, c, W]
+    return tf.transpose(t2, [0, 1, 3, 2]) as tf.Tensor4D;
   });
 }
 
@@ -111,29 +115,26 @@ export function maxPoolGrad(
     const Qh = OH + Math.floor((KH - 1) / sh);
     const Qw = OW + Math.floor((KW - 1) / sw);
     // Padding as -Infinity so that it never equals a window max.
-    const ninf = tf.fill([n, Qh * sh, Qw * sw, c], -Infinity);
     const inside = window2d(tf.onesLike(input), -top, Qh * sh, -left, Qw * sw);
-    const xw = tf.where(tf.cast(inside, 'bool'), window2d(input, -top, Qh * sh, -left, Qw * sw), ninf);
-    const x6 = tf.reshape(xw, [n, Qh, sh, Qw, sw, c]);
+    const xw = tf.where(tf.cast(inside, 'bool'), window2d(input, -top, Qh * sh, -left, Qw * sw), tf.fill(inside.shape, -Infinity));
+    const ph = phaseSplit(xw, sh, sw);
     let taken = tf.zeros([n, OH, OW, c], 'bool');
-    let dx6 = tf.zeros([n, Qh, sh, Qw, sw, c]);
+    const acc: tf.Tensor4D[][] = ph.map((row) => row.map(() => tf.zeros([n, Qh, Qw, c]) as tf.Tensor4D));
     for (let kh = 0; kh < KH; kh++) {
       for (let kw = 0; kw < KW; kw++) {
         const qh = Math.floor(kh / sh);
         const qw = Math.floor(kw / sw);
         const a = kh % sh;
         const b = kw % sw;
-        const v = tf.reshape(tf.slice(x6, [0, qh, a, qw, b, 0], [n, OH, 1, OW, 1, c]), [n, OH, OW, c]);
+        const v = tf.slice(ph[a][b], [0, qh, qw, 0], [n, OH, OW, c]);
         const hit = tf.logicalAnd(tf.equal(v, output), tf.logicalNot(taken));
         taken = tf.logicalOr(taken, hit);
         const g = tf.where(hit, dy, tf.zerosLike(dy));
-        // Scatter the tap's gradient back: phase (a, b), block offset (qh, qw).
-        const placed = tf.pad(tf.reshape(g, [n, OH, 1, OW, 1, c]),
-          [[0, 0], [qh, Qh - OH - qh], [a, sh - 1 - a], [qw, Qw - OW - qw], [b, sw - 1 - b], [0, 0]]);
-        dx6 = tf.add(dx6, placed);
+        // Scatter the tap's gradient back into its phase at block offset (qh, qw).
+        acc[a][b] = tf.add(acc[a][b], tf.pad(g, [[0, 0], [qh, Qh - OH - qh], [qw, Qw - OW - qw], [0, 0]]));
       }
     }
-    return window2d(tf.reshape(dx6, [n, Qh * sh, Qw * sw, c]) as tf.Tensor4D, top, H, left, W);
+    return window2d(phaseMerge(acc), top, H, left, W);
   });
 }
 

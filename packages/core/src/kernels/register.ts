@@ -55,6 +55,15 @@ export const COMPOSED_KERNELS: Record<string, KernelFn> = {
     resizeGrad('nearest', images as tf.Tensor4D, dy as tf.Tensor4D, !!a.alignCorners, !!a.halfPixelCenters),
 };
 
+/**
+ * Where the backend's own kernel is right for some attributes (and faster), use it there: wasm's resize gradients
+ * are exact adjoints unless halfPixelCenters is set.
+ */
+const KEEP_BUILTIN: Record<string, (attrs: Attrs, backendName: string) => boolean> = {
+  ResizeBilinearGrad: (a, b) => b === 'wasm' && !a.halfPixelCenters,
+  ResizeNearestNeighborGrad: (a, b) => b === 'wasm' && !a.halfPixelCenters,
+};
+
 /** Which composed kernels each backend gets. Einsum is special-cased (its inputs are a list). */
 export const KERNELS_FOR_BACKEND: Record<string, string[]> = {
   wasm: ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropInput',
@@ -65,6 +74,13 @@ export const KERNELS_FOR_BACKEND: Record<string, string[]> = {
 
 const done = new Set<string>();
 const ours = new WeakSet<tf.KernelFunc>();
+const builtins = new Map<string, tf.KernelConfig>();
+const setUp = new WeakSet<tf.KernelConfig>();
+
+/** The backend's own kernel that a composed one replaced (reference path for benches and tests), if any. */
+export function builtinKernel(kernelName: string, backendName: string): tf.KernelConfig | undefined {
+  return builtins.get(`${backendName}/${kernelName}`);
+}
 
 /** Whether `kernelName` on `backendName` is currently served by one of the composed kernels here. */
 export function isComposedKernel(kernelName: string, backendName: string): boolean {
@@ -72,7 +88,7 @@ export function isComposedKernel(kernelName: string, backendName: string): boole
   return k != null && ours.has(k.kernelFunc);
 }
 
-function kernelFunc(name: string): tf.KernelFunc {
+function kernelFunc(name: string, backendName: string): tf.KernelFunc {
   if (name === 'Einsum') {
     return ({ inputs, attrs }) => tf.tidy(() => {
       const list = (Array.isArray(inputs) ? inputs : Object.values(inputs)) as tf.TensorInfo[];
@@ -80,11 +96,24 @@ function kernelFunc(name: string): tf.KernelFunc {
     });
   }
   const fn = COMPOSED_KERNELS[name];
-  return ({ inputs, attrs }) => tf.tidy(() => {
-    const ts: Record<string, tf.Tensor> = {};
-    for (const [k, v] of Object.entries(inputs)) if (v != null) ts[k] = asTensor(v as tf.TensorInfo);
-    return fn(ts, (attrs ?? {}) as Attrs);
-  });
+  const keep = KEEP_BUILTIN[name];
+  return (args) => {
+    const builtin = keep && keep((args.attrs ?? {}) as Attrs, backendName) ? builtinKernel(name, backendName) : undefined;
+    if (!builtin) return composed(args);
+    // A built-in unregistered before its backend was created never got its setup (wasm binds its C function there).
+    if (builtin.setupFunc && !setUp.has(builtin)) {
+      builtin.setupFunc(args.backend);
+      setUp.add(builtin);
+    }
+    return builtin.kernelFunc(args);
+  };
+  function composed({ inputs, attrs }: Parameters<tf.KernelFunc>[0]) {
+    return tf.tidy(() => {
+      const ts: Record<string, tf.Tensor> = {};
+      for (const [k, v] of Object.entries(inputs)) if (v != null) ts[k] = asTensor(v as tf.TensorInfo);
+      return fn(ts, (attrs ?? {}) as Attrs);
+    });
+  }
 }
 
 /**
@@ -95,8 +124,12 @@ export function registerTrainingKernels(backendName: string): string[] {
   const names = KERNELS_FOR_BACKEND[backendName] ?? [];
   if (done.has(backendName)) return names;
   for (const name of names) {
-    if (tf.getKernel(name, backendName) != null) tf.unregisterKernel(name, backendName);
-    const fn = kernelFunc(name);
+    const existing = tf.getKernel(name, backendName);
+    if (existing != null) {
+      if (!ours.has(existing.kernelFunc)) builtins.set(`${backendName}/${name}`, existing);
+      tf.unregisterKernel(name, backendName);
+    }
+    const fn = kernelFunc(name, backendName);
     ours.add(fn);
     tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn });
   }

@@ -73,3 +73,47 @@ export function window2d(t: tf.Tensor4D, h0: number, hLen: number, w0: number, w
 /** NCHW <-> NHWC for the kernels that accept a dataFormat attribute. */
 export const toNhwc = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
 export const toNchw = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 3, 1, 2]);
+
+/*
+ * Stride phases without rank-5/6 ops. tfjs-backend-wasm 4.22 slices and transposes tensors of effective rank > 4
+ * element by element in JS (a rank-6 slice of 1M floats: ~250 ms vs ~2 ms at rank 4), so every reshuffle here stays
+ * at rank <= 4.
+ */
+
+/**
+ * Split axes 1 and 2 of a rank-4 tensor [A, Q*sh, P*sw, D] into its sh*sw stride phases:
+ * out[a][b] = t[:, q*sh + a, p*sw + b, :] of shape [A, Q, P, D].
+ */
+export function phaseSplit(t: tf.Tensor, sh: number, sw: number): tf.Tensor4D[][] {
+  const [A, HH, WW, D] = t.shape;
+  const Q = HH / sh;
+  const P = WW / sw;
+  if (!Number.isInteger(Q) || !Number.isInteger(P)) throw new Error(`phaseSplit: [${t.shape}] is not a multiple of strides ${sh}x${sw}`);
+  const rows = tf.reshape(t, [A * Q, sh, P * sw * D]);
+  const out: tf.Tensor4D[][] = [];
+  for (let a = 0; a < sh; a++) {
+    const ra = sh === 1 ? rows : tf.slice(rows, [0, a, 0], [A * Q, 1, P * sw * D]);
+    const cols = tf.reshape(ra, [A * Q * P, sw, D]);
+    const row: tf.Tensor4D[] = [];
+    for (let b = 0; b < sw; b++) {
+      const cb = sw === 1 ? cols : tf.slice(cols, [0, b, 0], [A * Q * P, 1, D]);
+      row.push(tf.reshape(cb, [A, Q, P, D]) as tf.Tensor4D);
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+/** Inverse of phaseSplit: interleave phases[a][b] of shape [A, Q, P, D] into [A, Q*sh, P*sw, D]. */
+export function phaseMerge(phases: tf.Tensor4D[][]): tf.Tensor4D {
+  const sh = phases.length;
+  const sw = phases[0].length;
+  const [A, Q, P, D] = phases[0][0].shape;
+  if (sh === 1 && sw === 1) return phases[0][0];
+  const rows = phases.map((row) => {
+    const cols = sw === 1 ? tf.reshape(row[0], [A * Q * P, 1, D]) : tf.concat(row.map((t) => tf.reshape(t, [A * Q * P, 1, D])), 1);
+    return tf.reshape(cols, [A * Q, 1, P * sw * D]);
+  });
+  const merged = sh === 1 ? rows[0] : tf.concat(rows, 1);
+  return tf.reshape(merged, [A, Q * sh, P * sw, D]) as tf.Tensor4D;
+}
