@@ -31,7 +31,6 @@ async function checkAll(clip: CLIP, label: string): Promise<void> {
     vision_last_hidden_state: relativeError(vis.lastHiddenState, io['act.vision_last_hidden_state']),
     vision_pooler_output: relativeError(vis.pooled, io['act.vision_pooler_output']),
   };
-  // eslint-disable-next-line no-console
   console.log(`clip parity (${label}, ${tf.getBackend()}):`, JSON.stringify(errs));
   for (const [k, e] of Object.entries(errs)) expect([k, e]).toEqual([k, expect.any(Number)]);
   for (const e of Object.values(errs)) expect(e).toBeLessThan(TOL);
@@ -67,7 +66,6 @@ d('CLIP parity (clip-hf)', () => {
       clip = await CLIP.fromPretrained(path.join(galipDir!, 'model', 'clip.pth'), { heads: { text: 2, vision: 1 } });
     } catch (err) {
       if (/reader of @ganzoo\/core/.test(String(err))) {
-        // eslint-disable-next-line no-console
         console.warn('skipping clip.pth: core io/torch not available yet');
         return;
       }

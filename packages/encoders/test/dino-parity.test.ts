@@ -38,7 +38,6 @@ d('DINO parity (StyleGAN-T wrapper, timm names)', () => {
     const img = nchwToNhwc(io[input]) as tf.Tensor4D;
     const feats = features(img, resize as boolean);
     const errs = feats.map((f, k) => relativeError(f, io[`${name}/output.features.${k}`]));
-    // eslint-disable-next-line no-console
     console.log(`dino parity ${name} (${tf.getBackend()}):`, errs.map((e) => e.toExponential(2)).join(' '));
     for (const e of errs) expect(e).toBeLessThan(TOL);
     tf.dispose([img, ...feats]);
@@ -58,7 +57,6 @@ d('DINO parity (StyleGAN-T wrapper, timm names)', () => {
       const img256 = nchwToNhwc(io['input.image256']) as tf.Tensor4D;
       errs.area_resized = relativeError(resizeImages(tf.div(tf.add(img256, 1), 2) as tf.Tensor4D, 224, 224, 'area'), nchwToNhwc(io['d256/act.area_resized']));
       errs.pos_embed_resized = relativeError(dino.posEmbed(16, 16, 'bilinear'), io['flex256/act.pos_embed_resized']);
-      // eslint-disable-next-line no-console
       console.log('dino intermediates:', JSON.stringify(errs));
       for (const e of Object.values(errs)) expect(e).toBeLessThan(TOL);
     });
