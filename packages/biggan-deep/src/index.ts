@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import * as core from '@ganzoo/core';
-import { readSafetensors, saveSafetensors, writeFileAtomic, readTorchCheckpoint, flattenStateDict, resolveWeights, Rng } from '@ganzoo/core';
+import { readSafetensors, saveSafetensors, writeFileAtomic, readTorchCheckpoint, flattenStateDict, resolveWeights, Rng, Manifest } from '@ganzoo/core';
 import {
   BigGANDeepConfig, fromAjbrockConfig, fromHfConfig, presetConfig, toAjbrockConfig, toHfConfig, validateConfig,
   defaultDiscriminator,
@@ -51,6 +51,8 @@ export interface FromPretrainedOptions {
   onProgress?: ((p: any) => void) | boolean;
   cacheDir?: string;
   offline?: boolean;
+  /** A manifest object or file instead of core's weights-manifest.json (tests, private mirrors). */
+  manifest?: Manifest | string;
 }
 
 export interface CreateOptions {
@@ -185,7 +187,7 @@ export class BigGANDeep {
   static async fromPretrained(idOrDir: string, opts: FromPretrainedOptions = {}): Promise<BigGANDeep> {
     let dir = idOrDir;
     if (!isDir(idOrDir)) {
-      const r = await resolveWeights(idOrDir, { onProgress: opts.onProgress as never, cacheDir: opts.cacheDir, offline: opts.offline });
+      const r = await resolveWeights(idOrDir, { onProgress: opts.onProgress as never, cacheDir: opts.cacheDir, offline: opts.offline, manifest: opts.manifest });
       dir = r.dir;
     }
     return BigGANDeep.fromDirectory(dir);

@@ -65,12 +65,17 @@ export function saganAttention(x: tf.Tensor4D, w: SaganAttentionWeights): tf.Ten
     const dk = theta.shape[3];
     const dv = g.shape[3];
     const hw = h * wd;
+    // per-sample 2-D matmuls with an explicit kᵀ: tfjs-wasm's batched and transposed matmuls are several times slower
     const q = tf.reshape(theta, [b, hw, dk]);
-    const k = tf.reshape(phi, [b, hw / 4, dk]);
+    const kT = tf.transpose(tf.reshape(phi, [b, hw / 4, dk]), [0, 2, 1]);
     const v = tf.reshape(g, [b, hw / 4, dv]);
-    const logits = tf.reshape(tf.matMul(q, k, false, true), [b * hw, hw / 4]) as tf.Tensor2D; // θᵀφ, no 1/√d
-    const beta = tf.reshape(softmaxRows(logits), [b, hw, hw / 4]);
-    const attn = tf.matMul(beta, v); // [B, HW, C/2]
+    const rows: tf.Tensor[] = [];
+    for (let i = 0; i < b; i++) {
+      const pick = (t: tf.Tensor, n: number, m: number) => (b === 1 ? tf.reshape(t, [n, m]) : tf.reshape(tf.slice(t, [i, 0, 0], [1, -1, -1]), [n, m])) as tf.Tensor2D;
+      const logits = tf.matMul(pick(q, hw, dk), pick(kT, dk, hw / 4)); // θᵀφ, no 1/√d
+      rows.push(tf.matMul(softmaxRows(logits), pick(v, hw / 4, dv))); // [HW, C/2]
+    }
+    const attn = b === 1 ? rows[0] : tf.concat(rows, 0);
     const om = asMatrix(w.o, 'o', dv);
     const o = tf.reshape(tf.matMul(tf.reshape(attn, [b * h * wd, dv]), om), [b, h, wd, c]);
     const gamma = typeof w.gamma === 'number' ? w.gamma : tf.reshape(w.gamma, []);
