@@ -9,3 +9,4 @@ export * from './loss';
 export * from './convert';
 export * from './model';
 export * from './train';
+export * from './cli';

@@ -249,7 +249,7 @@ export class GALIP {
     } finally {
       tf.dispose(Object.values(clipSd));
     }
-    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ format: 'ganzoo-galip', config: this.config }, null, 2) + '\n');
+    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ modelId: 'galip', format: 'ganzoo-galip', config: this.config }, null, 2) + '\n');
   }
 
   /** CLIP token ids for prompts, refusing prompts longer than the context (GALIP's tokenize would cut them). */
