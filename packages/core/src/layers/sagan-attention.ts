@@ -72,7 +72,7 @@ export function saganAttention(x: tf.Tensor4D, w: SaganAttentionWeights): tf.Ten
     const rows: tf.Tensor[] = [];
     for (let i = 0; i < b; i++) {
       const pick = (t: tf.Tensor, n: number, m: number) => (b === 1 ? tf.reshape(t, [n, m]) : tf.reshape(tf.slice(t, [i, 0, 0], [1, -1, -1]), [n, m])) as tf.Tensor2D;
-      const logits = tf.matMul(pick(q, hw, dk), pick(kT, dk, hw / 4)); // θᵀφ, no 1/√d
+      const logits = tf.matMul(pick(q, hw, dk), pick(kT, dk, hw / 4)) as tf.Tensor2D; // θᵀφ, no 1/√d
       rows.push(tf.matMul(softmaxRows(logits), pick(v, hw / 4, dv))); // [HW, C/2]
     }
     const attn = b === 1 ? rows[0] : tf.concat(rows, 0);
