@@ -246,6 +246,8 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
               bar.update(r.step, f);
             },
             onEvent: (m) => {
+              const resumed = /^resumed from .* at step (\d+)$/.exec(m);
+              if (resumed) bar.update(Number(resumed[1]));
               if (!m.startsWith('samples')) note(m);
             },
           });

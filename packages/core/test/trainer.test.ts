@@ -73,10 +73,13 @@ test('resume is exact: 3 steps + resume to 6 == 6 steps straight (losses, data o
 });
 
 test('resume refuses another model config / settings, and a missing path', async () => {
-  const out = path.join(tmp, 'straight');
-  await expect(run(out, 8, { resume: true }, tiny({ ch: 6 }))).rejects.toThrow(/cannot resume from .*step-00000006: the model config differs \(ch: checkpoint 4, this run 6\)/);
+  const out = path.join(tmp, 'refuse');
+  await run(out, 2);
+  await expect(run(out, 8, { resume: true }, tiny({ ch: 6 }))).rejects.toThrow(/cannot resume from .*step-00000002: the model config differs \(ch: checkpoint 4, this run 6\)/);
   await expect(run(out, 8, { resume: true }, tiny(), 2)).rejects.toThrow(/training settings differ \(batchSize: checkpoint 4, this run 2\)/);
   await expect(run(out, 8, { resume: path.join(tmp, 'nope') })).rejects.toThrow(/resume path not found/);
+  const other = Object.assign(tiny(), { modelId: 'other-gan' });
+  await expect(run(out, 8, { resume: true }, other)).rejects.toThrow(/it holds a 'tiny-dcgan' checkpoint, this run trains 'other-gan'/);
 });
 
 test('non-finite guard: skips and counts NaN steps, stops after N in a row with a clear message', async () => {
