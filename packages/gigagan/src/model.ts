@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { EMA, readSafetensors, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
+import { EMA, RawTensor, flattenStateDict, readSafetensors, readTorchCheckpoint, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
 import { GigaGANConfig, fromLucidrainsKwargs, presetConfig, validateConfig } from './config';
 import { TextTokens, checkTextTokens, fStyleNetwork, fTextEncoder, generatorForward, generatorSpec } from './generator';
 import { discriminatorConvertOptions, discriminatorSpec, visionAidedSpec } from './discriminator';
@@ -181,6 +181,55 @@ export class GigaGAN {
         const t = readSafetensors(wavg).tensors['w_avg'];
         if (!t || t.shape.length !== 1 || t.shape[0] !== cfg.G.styleNetwork.dim) throw new Error(`GigaGAN.fromPretrained: w_avg expected [${cfg.G.styleNetwork.dim}]`);
         tf.tidy(() => m.wAvg.assign(tf.tensor1d(t.data as Float32Array)));
+      }
+    } catch (e) {
+      m.dispose();
+      throw e;
+    }
+    return m;
+  }
+
+  /**
+   * Load the checkpoint lucidrains' trainer writes (`GigaGAN.save`: a torch.save dict `{G, D, G_opt, D_opt, steps,
+   * version, VD?, G_ema?}`, e.g. `gigagan-models/model-12.ckpt`) with the constructor kwargs of that run (a config.json
+   * path or the parsed object, as fromPretrained reads). A `train_upsampler=True` checkpoint's G is the UnetUpsampler.
+   * Optimizer states are ignored; G_ema (ema_pytorch's state dict, `ema_model.*`) becomes the EMA generator.
+   */
+  static fromLucidrainsCheckpoint(file: string, config: string | object, opts: Omit<CreateOptions, 'seed'> = {}): GigaGAN {
+    const json = typeof config === 'string' ? JSON.parse(fs.readFileSync(config, 'utf8')) : config;
+    const cfg = fromLucidrainsKwargs(json);
+    const ckpt = readTorchCheckpoint(file) as Record<string, unknown>;
+    if (!ckpt || typeof ckpt !== 'object' || !ckpt.G || !ckpt.D) {
+      throw new Error(`GigaGAN.fromLucidrainsCheckpoint: ${file}: expected a dict with G and D state dicts, found keys ${JSON.stringify(Object.keys(ckpt ?? {}))}`);
+    }
+    const m = new GigaGAN(cfg, { ...opts, imageRange: opts.imageRange ?? (json as any).image_range ?? 'zero-one' });
+    try {
+      const load = (state: Record<string, RawTensor>, spec: Spec, params: Params, what: string, copts: ConvertOptions = {}) => {
+        const t = fromLucidrains(spec, state, `${what} (${file})`, copts);
+        try {
+          assignParams(spec, params, t, what);
+        } finally {
+          tf.dispose(Object.values(t));
+        }
+      };
+      const g = flattenStateDict(ckpt.G);
+      const isUpsampler = Object.keys(g).some((k) => k.startsWith('downs.'));
+      if (isUpsampler) {
+        if (!m.uSpec || !m.U) throw new Error(`GigaGAN.fromLucidrainsCheckpoint: ${file} holds a UnetUpsampler (train_upsampler=True) but the config has no "upsampler"`);
+        load(g, m.uSpec, m.U, 'UnetUpsampler');
+      } else load(g, m.gSpec, m.G, 'Generator');
+      load(flattenStateDict(ckpt.D), m.dSpec, m.D, 'Discriminator', discriminatorConvertOptions(cfg.D));
+      if (ckpt.VD && m.vdSpec && m.VD) load(flattenStateDict(ckpt.VD), m.vdSpec, m.VD, 'VisionAidedDiscriminator');
+      if (m.ema && !isUpsampler) {
+        if (ckpt.G_ema) {
+          const all = flattenStateDict(ckpt.G_ema);
+          const ema: Record<string, RawTensor> = {};
+          const prefixed = Object.keys(all).some((k) => k.startsWith('ema_model.'));
+          for (const [k, v] of Object.entries(all)) {
+            if (prefixed ? k.startsWith('ema_model.') : k !== 'initted' && k !== 'step' && !k.startsWith('online_model.')) ema[prefixed ? k.slice(10) : k] = v;
+          }
+          load(ema, m.gSpec, m.ema.shadow, 'Generator EMA');
+        } else for (const [k, v] of Object.entries(m.G)) m.ema.shadow[k].assign(v);
       }
     } catch (e) {
       m.dispose();

@@ -140,3 +140,38 @@ describe('GigaGAN API (tiny preset)', () => {
     expect(() => fromLucidrainsKwargs({ G: {} })).toThrow(/expected an object with "G" and "D"/);
   });
 });
+
+describe('lucidrains trainer checkpoint (model-N.ckpt)', () => {
+  const py = process.env.GANZOO_TORCH_PYTHON ?? '/usr/bin/python3';
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { spawnSync } = require('child_process');
+  const hasTorch = spawnSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
+  if (!hasTorch) console.warn(`${py} cannot import torch: the lucidrains checkpoint test (which writes its .ckpt with torch.save) is skipped`);
+  (hasTorch ? test : test.skip)('fromLucidrainsCheckpoint reads G, D and the ema_pytorch G_ema', async () => {
+    await tf.setBackend(process.env.GANZOO_TEST_BACKEND ?? 'wasm');
+    const m = GigaGAN.create('tiny', { seed: 8 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gigagan-ckpt-'));
+    try {
+      // make the EMA differ from G so the test can tell them apart
+      tf.tidy(() => { for (const [k, v] of Object.entries(m.G)) m.ema!.shadow[k].assign(tf.mul(v, 0.5)); });
+      m.save(dir);
+      const r = spawnSync(py, [path.join(__dirname, 'fixtures', 'to_lucidrains_ckpt.py'), dir, path.join(dir, 'model-1.ckpt')], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+      const m2 = GigaGAN.fromLucidrainsCheckpoint(path.join(dir, 'model-1.ckpt'), path.join(dir, 'config.json'));
+      const enc = encodings(1, 4, 32, [4]);
+      for (const useEma of [false, true]) {
+        const a = m.generate({ textEncodings: enc, seed: 2, useEma, raw: true });
+        const b = m2.generate({ textEncodings: enc, seed: 2, useEma, raw: true });
+        expect(relativeError(b.images, a.images)).toBe(0);
+        tf.dispose([a.images, b.images]);
+      }
+      expect(tf.tidy(() => tf.sum(tf.abs(tf.sub(m2.D['to_logits.2.weight'], m.D['to_logits.2.weight']))).arraySync())).toBe(0);
+      enc.dispose();
+      m2.dispose();
+      expect(() => GigaGAN.fromLucidrainsCheckpoint(path.join(dir, 'model.safetensors'), path.join(dir, 'config.json'))).toThrow(/torch checkpoint/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      m.dispose();
+    }
+  });
+});
