@@ -16,6 +16,16 @@ test('a checkpoint object without netG is refused with what was found', () => {
   expect(() => galipStateDicts({ foo: 1 })).toThrow(/expected \{'model': \{'netG', 'netD', 'netC'\}\}/);
 });
 
+test('fromPretrained on a real .pth without netG says so (torch.save({model: {netD, netC}}))', async () => {
+  const file = path.join(__dirname, 'fixtures', 'no-netg.pth');
+  const clip = randomClip(galipConfig('tiny').clip, 2);
+  try {
+    await expect(GALIP.fromPretrained(file, { config: 'tiny', clip })).rejects.toThrow(/no-netg\.pth: expected \{'model': \{'netG', 'netD', 'netC'\}\}.*found no netG.*model keys: netD, netC/);
+  } finally {
+    clip.dispose();
+  }
+});
+
 test('manifest ids: the official checkpoints are manual downloads, and the error says where to get them', async () => {
   const os = require('os');
   const fs = require('fs');
