@@ -53,6 +53,17 @@ maybe('prompts', () => {
     tf.dispose([imgs, first, last]);
   });
 
+  test('GalipTrainer.sample: one image per seed and caption (the trainer's sample grids)', () => {
+    const t = new GalipTrainer(model);
+    const before = tf.memory().numTensors;
+    const imgs = t.sample([1, 2, 3], { captions: ['a red square', 'a blue circle', 'a star'] });
+    expect(imgs.shape).toEqual([3, 28, 28, 3]);
+    imgs.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => t.sample([1, 2], { captions: ['one'] })).toThrow(/one caption per seed \(2\), found 1/);
+    t.dispose();
+  });
+
   test('a prompt longer than the context is refused', () => {
     const long = Array.from({ length: 100 }, () => 'red').join(' ');
     expect(() => model.generate({ prompts: [long], seed: 1 })).toThrow(/prompt 0 is \d+ tokens long .* context holds 77/);
