@@ -394,12 +394,13 @@ def make_dinov2(out_dir):
 
 
 def dinov2_forward(sd, C, px):
-    """Dinov2Model forward: embeddings (interpolate_pos_encoding = DINO's +0.1 bicubic rule), LayerScale blocks, layernorm."""
+    """Dinov2Model forward: embeddings (interpolate_pos_encoding of current transformers: bicubic to the new grid size),
+    LayerScale blocks, layernorm."""
     x = F.conv2d(px, sd['embeddings.patch_embeddings.projection.weight'], sd['embeddings.patch_embeddings.projection.bias'], stride=C['patch'])
     gh, gw = x.shape[-2:]
     x = torch.cat([sd['embeddings.cls_token'].expand(x.shape[0], -1, -1), x.flatten(2).transpose(1, 2)], 1)
     g0 = C['image'] // C['patch']
-    x = x + (sd['embeddings.position_embeddings'] if (gh, gw) == (g0, g0) else dino_pos_official(sd['embeddings.position_embeddings'], g0, gh, gw))
+    x = x + (sd['embeddings.position_embeddings'] if (gh, gw) == (g0, g0) else dino_pos_hf(sd['embeddings.position_embeddings'], g0, gh, gw))
     for i in range(C['layers']):
         x = run_block(x, sd, f'encoder.layer.{i}', DINOV2_NAMES, C['heads'], C['eps'], 'gelu', ls=('layer_scale1.lambda1', 'layer_scale2.lambda1'))
     x = F.layer_norm(x, (C['width'],), sd['layernorm.weight'], sd['layernorm.bias'], C['eps'])

@@ -17,8 +17,9 @@ import { BlockParams, ParamMap, PatchEmbedImpl, TIMM_BLOCK, blockParams, patchEm
 
 /**
  * How the position embedding grid is resized for other input sizes:
- * - 'bicubic': facebookresearch/dino interpolate_pos_encoding (bicubic, scale_factor = (g + 0.1) / g0);
- * - 'bicubic-size': bicubic to an explicit size (Hugging Face ViTEmbeddings.interpolate_pos_encoding);
+ * - 'bicubic': facebookresearch/dino interpolate_pos_encoding (bicubic, scale_factor = (g + 0.1) / g0), also older
+ *   transformers versions;
+ * - 'bicubic-size': bicubic to an explicit size (current Hugging Face ViT / Dinov2 interpolate_pos_encoding);
  * - 'bilinear': bilinear, align_corners=False, explicit size (StyleGAN-T vit_utils._resize_pos_embed).
  */
 export type PosInterpolation = 'bicubic' | 'bicubic-size' | 'bilinear';
@@ -28,6 +29,7 @@ export type DINOHook = number | 'embed';
 export interface DINOForwardOptions {
   /** block indices (0-based) and/or 'embed' (cls + patches + pos embed, the input of block 0); outputs in this order. */
   hooks?: DINOHook[];
+  /** position-grid resize for inputs of another size (default: the model's `posInterpolation`). */
   posInterpolation?: PosInterpolation;
 }
 
@@ -82,6 +84,11 @@ export class DINO {
   imageProcessor: ImageProcessorConfig;
   /** patch embedding implementation: 'matmul' (fast, default) or 'conv' (reference). */
   patchImpl: PatchEmbedImpl = 'matmul';
+  /**
+   * Default position-grid resize for other input sizes: 'bicubic-size' for Hugging Face checkpoints (what current
+   * transformers ViTModel / Dinov2Model do), 'bicubic' (facebookresearch/dino's +0.1 rule) for timm / DINO ones.
+   */
+  posInterpolation: PosInterpolation = 'bicubic';
 
   constructor(config: DINOConfig, params: ParamMap, imageProcessor?: ImageProcessorConfig) {
     this.config = config;
@@ -126,7 +133,9 @@ export class DINO {
     // timm checkpoints may carry a classifier head, DINOv2 ones a mask token; the feature network uses neither
     for (const k of Object.keys(sd)) if (/^(head|fc_norm|pre_logits)\./.test(k) || k === 'mask_token') delete sd[k];
     checkStateDict(sd, vitExpectedShapes(cfg), `DINO (${det.layout} layout${prefix ? `, prefix '${prefix}'` : ''})`);
-    return new DINO(cfg, new ParamMap(toVariables(sd, 'dino')));
+    const model = new DINO(cfg, new ParamMap(toVariables(sd, 'dino')));
+    if (det.layout === 'hf') model.posInterpolation = 'bicubic-size';
+    return model;
   }
 
   /**
@@ -151,7 +160,7 @@ export class DINO {
   }
 
   /** The position embedding [1, 1 + gh*gw, D] for a gh x gw patch grid (resized from the trained grid when needed). */
-  posEmbed(gh: number, gw: number, mode: PosInterpolation = 'bicubic'): tf.Tensor3D {
+  posEmbed(gh: number, gw: number, mode: PosInterpolation = this.posInterpolation): tf.Tensor3D {
     const pos = this.params.get('pos_embed');
     const n = pos.shape[1]! - 1;
     const g0 = Math.round(Math.sqrt(n));
@@ -171,7 +180,7 @@ export class DINO {
   }
 
   /** The embedding stage: patch conv, cls token, position embedding -> [B, 1 + N, D] (timm pos_drop output). */
-  embed(pixels: tf.Tensor4D, mode: PosInterpolation = 'bicubic'): tf.Tensor3D {
+  embed(pixels: tf.Tensor4D, mode: PosInterpolation = this.posInterpolation): tf.Tensor3D {
     return tf.tidy(() => {
       const y = this.patchEmbed(pixels);
       const [b, gh, gw, d] = y.shape;
