@@ -219,7 +219,7 @@ export function discriminatorForward(w: W, c: DiscriminatorConfig, inp: Discrimi
   if (missing.length) {
     throw new Error(`Discriminator: rgbs of resolutions ${JSON.stringify(needed)} are needed, missing ${JSON.stringify(missing)} (given ${JSON.stringify([...rgbsIndex.keys()])})`);
   }
-  let mods: tf.Tensor2D[] = [];
+  const mods: tf.Tensor2D[] = [];
   if (!c.unconditional) {
     const t = inp.textEmbeds;
     const td = discriminatorTextDim(c)!;
@@ -291,7 +291,6 @@ export function discriminatorForward(w: W, c: DiscriminatorConfig, inp: Discrimi
   const y = fConv(w, 'to_logits.0', x);
   const flat = tf.reshape(y, [y.shape[0], -1]);
   const logits = tf.reshape(fLinear(w, 'to_logits.2', flat), [-1, batch]) as tf.Tensor2D;
-  mods = [];
   return { logits, multiscale, auxLosses };
 }
 

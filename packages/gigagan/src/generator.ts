@@ -274,7 +274,7 @@ function splitMods(mods: tf.Tensor2D, splits: number[]): tf.Tensor2D[] {
 /** Generator forward (call inside tf.tidy). */
 export function generatorForward(w: W, c: GeneratorConfig, inp: GeneratorForwardInputs): GeneratorOutput {
   const rec = inp.record ?? (() => undefined);
-  let text = inp.text ?? null;
+  const text = inp.text ?? null;
   if (!c.unconditional && !text) throw new Error('Generator: a conditional generator needs text (prompts, textEncodings or text tokens)');
   if (c.unconditional && text) throw new Error('Generator: an unconditional generator takes no text');
   let styles = inp.styles;
@@ -363,6 +363,5 @@ export function generatorForward(w: W, c: GeneratorConfig, inp: GeneratorForward
     if (l.upsampleRgb) rgb = c.pixelShuffleUpsample ? fPixelShuffleUpsample(w, `${p}.6`, rgb) : upsampleBlur(rgb);
   }
   if (ci !== chunks.length) throw new Error(`internal: consumed ${ci} of ${chunks.length} style chunks`);
-  text = null;
   return { image: rgb, rgbs };
 }

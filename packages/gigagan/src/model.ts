@@ -250,7 +250,7 @@ export class GigaGAN {
     const write = (file: string, spec: Spec, params: Params, copts: ConvertOptions = {}) => {
       const t = toLucidrains(spec, params, copts);
       try {
-        saveSafetensors(path.join(dir, file), t, { metadata: { format: 'pt', source: FORMAT } } as any);
+        saveSafetensors(path.join(dir, file), t, { metadata: { format: 'pt', source: FORMAT } });
       } finally {
         tf.dispose(Object.values(t));
       }
@@ -260,7 +260,7 @@ export class GigaGAN {
     if (this.uSpec && this.U) write('model_upsampler.safetensors', this.uSpec, this.U);
     if (this.vdSpec && this.VD) write('model_VD.safetensors', this.vdSpec, this.VD);
     if (this.ema) write('model_ema.safetensors', this.gSpec, this.ema.shadow);
-    saveSafetensors(path.join(dir, 'w_avg.safetensors'), { w_avg: this.wAvg } as any);
+    saveSafetensors(path.join(dir, 'w_avg.safetensors'), { w_avg: this.wAvg });
     writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(cfgJson, null, 2) + '\n');
   }
 

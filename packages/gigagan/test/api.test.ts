@@ -143,7 +143,6 @@ describe('GigaGAN API (tiny preset)', () => {
 
 describe('lucidrains trainer checkpoint (model-N.ckpt)', () => {
   const py = process.env.GANZOO_TORCH_PYTHON ?? '/usr/bin/python3';
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { spawnSync } = require('child_process');
   const hasTorch = spawnSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
   if (!hasTorch) console.warn(`${py} cannot import torch: the lucidrains checkpoint test (which writes its .ckpt with torch.save) is skipped`);
