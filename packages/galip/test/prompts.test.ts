@@ -53,7 +53,7 @@ maybe('prompts', () => {
     tf.dispose([imgs, first, last]);
   });
 
-  test('GalipTrainer.sample: one image per seed and caption (the trainer's sample grids)', () => {
+  test('GalipTrainer.sample: one image per seed and caption (for the trainer sample grids)', () => {
     const t = new GalipTrainer(model);
     const before = tf.memory().numTensors;
     const imgs = t.sample([1, 2, 3], { captions: ['a red square', 'a blue circle', 'a star'] });
