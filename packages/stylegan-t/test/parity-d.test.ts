@@ -40,7 +40,6 @@ maybe('StyleGAN-T discriminator heads parity (official fixture)', () => {
       errs[m[1]] = relativeError(cap[m[1]], ref);
       ref.dispose();
     }
-    // eslint-disable-next-line no-console
     console.log('D heads relative errors:', JSON.stringify(errs));
     expect(Object.keys(errs).length).toBeGreaterThanOrEqual(18);
     for (const [k, e] of Object.entries(errs)) expect([k, e <= 1e-4]).toEqual([k, true]);

@@ -49,7 +49,6 @@ maybe('StyleGAN-T discriminator end to end through DINO (official fixture)', () 
       });
       const logits = D.forward(x, c, { pCrop: 0 });
       errs.logits = relativeError(logits, io[`${name}/output.logits`]);
-      // eslint-disable-next-line no-console
       console.log(`${name} relative errors:`, JSON.stringify(errs));
       for (const [k, e] of Object.entries(errs)) expect([k, e <= 1e-4]).toEqual([k, true]);
       tf.dispose([x, x01, c, logits, ...feats]);

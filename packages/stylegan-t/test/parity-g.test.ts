@@ -48,7 +48,6 @@ maybe('StyleGAN-T generator parity (official fixture)', () => {
         ref.dispose();
         checked++;
       }
-      // eslint-disable-next-line no-console
       console.log(`G psi=${psi} relative errors:`, JSON.stringify(errs));
       expect(checked).toBeGreaterThanOrEqual(psi === '1.0' ? 21 : 3);
       for (const [k, e] of Object.entries(errs)) expect([k, e <= 1e-4]).toEqual([k, true]);
