@@ -216,12 +216,18 @@ export class GigaGANTrainable implements GanTrainable {
       logs.matching_aware = mal;
       loss = tf.add(loss, tf.mul(mal, wts.matching));
     }
+    const gpStep = this.opts.gpEvery > 0 && (ctx.step + 1) % this.opts.gpEvery === 0 && wts.gp > 0;
     if (this.model.VD && this.model.clip && wts.visionAided > 0) {
-      const vdLoss = this.visionAidedD(fakeImg, real, batch);
-      logs.vision_aided = vdLoss;
-      loss = tf.add(loss, tf.mul(vdLoss, wts.visionAided));
+      const vd = this.visionAidedD(fakeImg, real, batch, gpStep ? wts.visionAided : 0, wts.gp);
+      logs.vision_aided = vd.loss;
+      loss = tf.add(loss, tf.mul(vd.loss, wts.visionAided));
+      if (vd.gp) {
+        logs.vision_aided_gp = vd.gp;
+        // lucidrains skips a NaN vision-aided penalty
+        if (!Number.isNaN(vd.gp.dataSync()[0])) loss = tf.add(loss, vd.gp);
+      }
     }
-    if (this.opts.gpEvery > 0 && (ctx.step + 1) % this.opts.gpEvery === 0 && wts.gp > 0) {
+    if (gpStep) {
       const dc = this.model.config.D;
       const outs = (rgbsOf: (x: tf.Tensor4D) => tf.Tensor4D[]) => (x: tf.Tensor4D) => {
         const o = this.dForward(x, rgbsOf(x), tEmb, wts.multiscale > 0, null);
@@ -238,14 +244,30 @@ export class GigaGANTrainable implements GanTrainable {
     return { loss: loss as tf.Scalar, logs };
   }
 
-  private visionAidedD(fake: tf.Tensor4D, real: tf.Tensor4D, batch: TrainBatch): tf.Scalar {
+  /**
+   * Vision-aided D hinge; with gpWeight > 0 also lucidrains' penalty on the real images' CLIP hidden states:
+   * gp * mean over the stacked layer axis of ||d/dH sum_l gpWeight * sum(logits_l)||^2 (lucidrains flattens the
+   * stacked [layers, B, N, D] encodings with the LAYER axis first, so its "per-sample" norm is per layer).
+   */
+  private visionAidedD(fake: tf.Tensor4D, real: tf.Tensor4D, batch: TrainBatch, gpWeight: number, gp: number): { loss: tf.Scalar; gp?: tf.Scalar } {
     const vc = this.model.config.visionAided!;
     const clip = this.model.clip!;
+    const w = getter(this.model.VD!, 'VD');
     const toClip = (x: tf.Tensor4D) => (this.model.imageRange === 'zero-one' ? x : (tf.div(tf.add(x, 1), 2) as tf.Tensor4D));
     const te = vc.unconditional ? null : clip.embedTexts(batch.captions!).embeds;
-    const f = visionAidedForward(getter(this.model.VD!, 'VD'), vc, clip.embedImages(toClip(fake)).hidden, te);
-    const r = visionAidedForward(getter(this.model.VD!, 'VD'), vc, clip.embedImages(toClip(real)).hidden, te);
-    return tf.addN(f.map((fl, i) => dHingeLoss(r[i], fl, this.opts.dSign))) as tf.Scalar;
+    const f = visionAidedForward(w, vc, clip.embedImages(toClip(fake)).hidden, te);
+    const hidden = clip.embedImages(toClip(real)).hidden;
+    const r = visionAidedForward(w, vc, hidden, te);
+    const loss = tf.addN(f.map((fl, i) => dHingeLoss(r[i], fl, this.opts.dSign))) as tf.Scalar;
+    if (!(gpWeight > 0)) return { loss };
+    const used = [...new Set(vc.layerIndices.map((li) => (li < 0 ? hidden.length + li : li)))];
+    const grads = tf.grads((...hs: tf.Tensor[]) => {
+      const all = hidden.slice();
+      used.forEach((idx, j) => (all[idx] = hs[j] as tf.Tensor3D));
+      return tf.mul(tf.addN(visionAidedForward(w, vc, all, te).map((l) => tf.sum(l))), gpWeight) as tf.Scalar;
+    })(used.map((idx) => hidden[idx]));
+    const sq = tf.addN(grads.map((g) => tf.sum(tf.square(g))));
+    return { loss, gp: tf.mul(tf.div(sq, hidden.length), gp) as tf.Scalar };
   }
 
   gLoss(batch: TrainBatch, ctx: StepContext): LossResult {

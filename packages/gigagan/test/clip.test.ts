@@ -55,7 +55,7 @@ d('GigaGAN with a CLIP (tiny random CLIP from the encoders fixtures)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  test('G loss with the vision-aided and CLIP contrastive terms has finite gradients', () => {
+  test('G loss with the vision-aided and CLIP contrastive terms has finite gradients; D loss with both penalties', () => {
     const tr = new GigaGANTrainable(model);
     const images = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
     const batch = { images, captions: ['a red cube', 'the sea'] };
@@ -69,9 +69,12 @@ d('GigaGAN with a CLIP (tiny random CLIP from the encoders fixtures)', () => {
       }, tr.gVariables());
       expect(Number.isFinite(value.arraySync() as number)).toBe(true);
       expect(tf.sum(tf.abs(grads[model.G['init_block'].name])).arraySync()).toBeGreaterThan(0);
-      const dctx = { ...ctx, phase: 'D' as const };
+      // step index 3 is a gradient-penalty step: the main GP and the vision-aided GP on CLIP hidden states
+      const dctx = { ...ctx, step: 3, phase: 'D' as const };
       const dl = tr.dLoss(batch, dctx);
       expect(dl.logs!.vision_aided).toBeDefined();
+      expect(dl.logs!.vision_aided_gp.arraySync()).toBeGreaterThan(0);
+      expect(dl.logs!.gradient_penalty.arraySync()).toBeGreaterThan(0);
       expect(Number.isFinite(dl.loss.arraySync() as number)).toBe(true);
     });
     expect(tf.memory().numTensors).toBe(before);
