@@ -389,7 +389,7 @@ export class GigaGAN {
     return out.pyramid ? { images: out.images, pyramid: out.pyramid } : { images: out.images };
   }
 
-  /** Images for `steps` latents slerped between two seeds (same text for all). */
+  /** Images for `steps` latents slerped between two seeds (same text and the same per-layer noise for all). */
   interpolateLatents(o: TextInput & { seeds: [number, number]; steps: number; raw?: boolean }): tf.Tensor4D {
     if (!(Number.isInteger(o.steps) && o.steps >= 2)) throw new Error(`GigaGAN: steps must be an integer >= 2, found ${o.steps}`);
     return tf.tidy(() => {
@@ -408,7 +408,7 @@ export class GigaGAN {
       const z = tf.concat(rows, 0) as tf.Tensor2D;
       const text = this.textTokens(o, 'G');
       const tiled = text ? this.repeatText(text, o.steps) : undefined;
-      return this.generate({ z, text: tiled, raw: o.raw, seed: o.seeds[0] }).images;
+      return this.generate({ z, text: tiled, raw: o.raw, noise: this.fixedNoise(o.steps, o.seeds[0]) }).images;
     });
   }
 
