@@ -6,7 +6,6 @@
  *   npx ts-node --transpile-only -P tsconfig.jest.json bench/biggan-deep.bench.ts     (or: npm run bench -- biggan-deep)
  *   GANZOO_BENCH_QUICK=1 ...                                                           (batch 1 only, fewer repetitions)
  */
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../packages/core/src/backend';
 import { BigGANDeep } from '../packages/biggan-deep/src';
 import { BenchRow, peakRssMB, report, runTorchReference, timeIt } from './lib';

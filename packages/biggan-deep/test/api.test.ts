@@ -1,4 +1,6 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -220,5 +222,46 @@ describe('save / load', () => {
     }
     tf.dispose(Object.values(back));
     m.dispose();
+  });
+
+  const hf = parityFixture('biggan-deep-hf');
+  (hf ? test : test.skip)('manifest id: download from a local server, sha256-checked, cached, then offline', async () => {
+    const modelDir = path.join(hf!, 'model');
+    const server = http.createServer((req, res) => {
+      const f = path.join(modelDir, path.basename(req.url ?? ''));
+      if (!fs.existsSync(f)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-length': fs.statSync(f).size });
+      fs.createReadStream(f).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(path.join(modelDir, f))).digest('hex');
+    const manifest = {
+      version: 1 as const,
+      entries: [{
+        id: 'biggan-deep-fixture', model: 'biggan-deep', variant: 'fixture', format: 'pytorch' as const, license: 'test',
+        homepage: 'http://127.0.0.1/', config: {},
+        files: ['pytorch_model.bin', 'config.json'].map((name) => ({ name, url: `http://127.0.0.1:${port}/${name}`, sha256: sha(name) })),
+      }],
+    };
+    const cacheDir = tmp();
+    try {
+      const g = await BigGANDeep.fromPretrained('biggan-deep-fixture', { manifest, cacheDir });
+      const ref = BigGANDeep.fromDirectory(modelDir);
+      const a = g.generate({ classes: [207], seed: 1 });
+      const b = ref.generate({ classes: [207], seed: 1 });
+      expect(relativeError(a, b)).toBe(0);
+      tf.dispose([a, b]);
+      g.dispose();
+      ref.dispose();
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    const again = await BigGANDeep.fromPretrained('biggan-deep-fixture', { manifest, cacheDir, offline: true });
+    expect(again.resolution).toBe(128);
+    again.dispose();
   });
 });

@@ -51,7 +51,6 @@ export async function runAjbrockParity(backend: string): Promise<Record<string, 
   tf.dispose([z, cv, img, ref, logit, ...Object.values(gActs), ...Object.values(dActs)]);
   model.dispose();
   const worst = Math.max(...Object.values(errs));
-  // eslint-disable-next-line no-console
   console.log(`biggan-deep-ajbrock parity (${backend}, G.pth + D.pth): ${Object.keys(errs).length} tensors, worst ${worst.toExponential(2)}`);
   for (const [k, e] of Object.entries(errs)) {
     if (!(e <= 1e-4)) throw new Error(`${k}: relative error ${e}`);

@@ -58,7 +58,6 @@ async function run(backend: string, weightsFile: 'model.safetensors' | 'pytorch_
   }
   g.dispose();
   const worst = Math.max(...Object.values(errs));
-  // eslint-disable-next-line no-console
   console.log(`biggan-deep-hf parity (${backend}, ${weightsFile}): ${Object.keys(errs).length} tensors, worst ${worst.toExponential(2)}`);
   const wanted = Object.keys(io).filter((k) => !k.includes('/input.') && truncations.some((t) => k.startsWith(`trunc${t}/`)));
   expect(Object.keys(errs).sort()).toEqual(wanted.map((k) => k.replace(/^trunc([^/]+)\//, '$1:')).sort());

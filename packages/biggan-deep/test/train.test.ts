@@ -26,7 +26,6 @@ for (const backend of ['wasm', 'cpu']) {
       const losses = [first];
       for (let i = 0; i < 2; i++) losses.push(trainer.dStep(batch, 7));
       expect(tf.memory().numTensors).toBe(before);
-      // eslint-disable-next-line no-console
       console.log(`${backend} D losses on a fixed batch: ${losses.map((l) => l.toFixed(4)).join(' ')}`);
       expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
       expect(Array.from(model.D!.vars['discriminator.input_conv.weight_u'].dataSync())).not.toEqual(u0);

@@ -20,7 +20,7 @@ describe('spectral norm', () => {
   test('converges to the largest singular value and matches the torch view W = Mᵀ', () => {
     // M [fanIn=3, out=2] with singular values known: M = U diag(s) Vᵀ, s = (5, 2).
     const m = tf.tensor2d([[3, 0], [0, 2], [4, 0]]); // columns orthogonal: norms 5 and 2
-    let u = tf.tensor1d([0.3, 0.7]);
+    const u = tf.tensor1d([0.3, 0.7]);
     const r = snPowerIteration(m, u, 1e-12, 50);
     const sigma = snSigma(m, r.u, r.v);
     expect(sigma.dataSync()[0]).toBeCloseTo(5, 4);

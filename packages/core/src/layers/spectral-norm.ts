@@ -13,7 +13,6 @@ import * as tf from '@tensorflow/tfjs';
 
 /** Identity whose gradient is zero (torch `.detach()` / TF `stop_gradient`; tfjs has no such op). */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const f = tf.customGrad(((a: tf.Tensor) => ({ value: a.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as any);
   return f(x) as T;
 }
