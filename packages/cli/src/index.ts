@@ -324,10 +324,12 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--n <count>', 'samples (classes cycle)', int('--n', 1), 500)
     .option('--seed <n>', 'first seed', int('--seed'), 100000)
     .option('--truncation <x>', 'truncation (models that support it)', num('--truncation'))
+    .option('--class-names <list>', 'class names in label order, when the model does not carry them (e.g. circle,square,triangle,star)')
     .option('--json', 'one JSON line only')
     .action(async (o) => {
       await setupBackend(backendOf());
       const gen = await loadGen(o.model, { offline: true });
+      if (o.classNames) gen.classNames = String(o.classNames).split(',').map((x: string) => x.trim());
       try {
         const r = await evalShapes(gen, { n: o.n, seed: o.seed, truncation: o.truncation });
         if (!o.json) {

@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { GanTrainable } from '@ganzoo/core';
 import { CliError, EXIT } from '../errors';
 import type { LoadedGenerator, ModelPackageApi, TrainableRequest } from '../models';
-import { createBigGANTrainable } from './biggan-trainable';
+import { createBigGANTrainable, generatorFromCheckpoint, type BigGANStatic as FullStatic } from './biggan-trainable';
+import { readSafetensors } from '@ganzoo/core';
 
 /** The shipped default's id and where it lives inside the package. */
 export const SHIPPED_ID = 'biggan-deep-shapes';
@@ -41,6 +42,18 @@ function classNamesFor(dir: string | undefined, n: number, pkg: Record<string, u
   return undefined;
 }
 
+function wrap(g: BigGANLike, n: number, classNames: string[] | undefined): LoadedGenerator {
+  return {
+    conditioning: 'class',
+    resolution: g.resolution ?? g.config.generator.resolution,
+    numClasses: n,
+    classNames,
+    generate: ({ seeds, labels, truncation }) => tf.tidy(() => tf.concat(seeds.map((s, i) =>
+      g.generate({ classes: [labels ? labels[i] : i % n], seed: s, truncation, batchSize: 1 })), 0) as tf.Tensor4D),
+    dispose: () => g.dispose(),
+  };
+}
+
 export function bigganAdapter(pkg: Record<string, unknown>): ModelPackageApi {
   const B = pkg.BigGANDeep as BigGANStatic | undefined;
   const api: ModelPackageApi = {};
@@ -54,21 +67,18 @@ export function bigganAdapter(pkg: Record<string, unknown>): ModelPackageApi {
           throw new CliError(`the shipped default '${SHIPPED_ID}' is not in this build (expected ${dir}/config.json)`, EXIT.UNAVAILABLE);
         }
         g = B.fromDirectory(dir);
+      } else if (fs.existsSync(path.join(ref, 'state.json')) || fs.existsSync(path.join(ref, 'checkpoints'))) {
+        // A finetune run / checkpoint folder: its EMA generator.
+        const r = generatorFromCheckpoint(B as unknown as FullStatic, ref, readSafetensors);
+        g = r.net as unknown as BigGANLike;
+        const n = g.numClasses ?? g.config.generator.numClasses;
+        if (r.classNames) return wrap(g, n, r.classNames);
       } else {
         if (fs.existsSync(ref) && fs.statSync(ref).isDirectory()) dir = ref;
         g = await B.fromPretrained(ref, opts);
       }
       const n = g.numClasses ?? g.config.generator.numClasses;
-      const gen: LoadedGenerator = {
-        conditioning: 'class',
-        resolution: g.resolution ?? g.config.generator.resolution,
-        numClasses: n,
-        classNames: classNamesFor(dir, n, pkg),
-        generate: ({ seeds, labels, truncation }) => tf.tidy(() => tf.concat(seeds.map((s, i) =>
-          g.generate({ classes: [labels ? labels[i] : i % n], seed: s, truncation, batchSize: 1 })), 0) as tf.Tensor4D),
-        dispose: () => g.dispose(),
-      };
-      return gen;
+      return wrap(g, n, classNamesFor(dir, n, pkg));
     };
   }
   const own = pkg.createTrainable as ((r: TrainableRequest) => GanTrainable | Promise<GanTrainable>) | undefined;

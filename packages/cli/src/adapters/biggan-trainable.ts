@@ -25,7 +25,7 @@ export interface BigGANNet {
   save(dir: string): void;
   dispose(): void;
 }
-interface BigGANStatic {
+export interface BigGANStatic {
   create(preset: string | object, o?: { seed?: number; discriminator?: boolean }): BigGANNet;
   fromDirectory(dir: string): BigGANNet;
   fromPretrained(id: string, o?: object): Promise<BigGANNet>;
@@ -35,6 +35,40 @@ interface Losses {
   discriminatorLoss(dReal: tf.Tensor, dFake: tf.Tensor): { loss: tf.Scalar; real: tf.Scalar; fake: tf.Scalar };
   generatorLoss(dFake: tf.Tensor): tf.Scalar;
   presetConfig(name: string): Record<string, unknown> & { generator: Record<string, unknown>; discriminator?: Record<string, unknown> };
+}
+
+/**
+ * BN statistics trained at truncation 1 live in the last row of each [nStats, C] table: make every row that row,
+ * so any truncation reads them.
+ */
+export function spreadLastStatsRow(vars: Record<string, tf.Variable>): void {
+  tf.tidy(() => {
+    for (const [k, v] of Object.entries(vars)) {
+      if (/\.running_(means|vars)$/.test(k) && v.shape[0] > 1) v.assign(tf.tile(v.slice([v.shape[0] - 1, 0], [1, -1]), [v.shape[0], 1]));
+    }
+  });
+}
+
+/** The EMA generator of a `ganzoo finetune` run folder or checkpoint folder, as a BigGANDeep (G only). */
+export function generatorFromCheckpoint(B: BigGANStatic, ref: string, readSafetensorsFn: (f: string) => { tensors: Record<string, { data: Float32Array | Int32Array | Uint8Array; shape: number[]; dtype: string }> }): { net: BigGANNet; classNames?: string[] } {
+  let dir = path.resolve(ref);
+  if (fs.existsSync(path.join(dir, 'checkpoints'))) {
+    const steps = fs.readdirSync(path.join(dir, 'checkpoints')).filter((n) => /^step-\d+$/.test(n)).sort();
+    if (!steps.length) throw new Error(`no checkpoints in ${dir}/checkpoints`);
+    dir = path.join(dir, 'checkpoints', steps[steps.length - 1]);
+  }
+  const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
+  if (state.modelId !== 'biggan-deep') throw new Error(`${dir} holds a '${state.modelId}' checkpoint, not biggan-deep`);
+  const { classNames, ...config } = state.config as Record<string, unknown> & { classNames?: string[] };
+  const raw = readSafetensorsFn(path.join(dir, 'model.safetensors')).tensors;
+  const g: Record<string, tf.Tensor> = {};
+  for (const [k, r] of Object.entries(raw)) {
+    if (k.startsWith('ema.')) g[k.slice(4)] = tf.tensor(r.data, r.shape, r.dtype as tf.DataType);
+  }
+  const net = B.fromTensors({ ...config, discriminator: undefined }, g, null);
+  spreadLastStatsRow(net.G.vars);
+  net.invalidateCaches();
+  return { net, classNames };
 }
 
 export class BigGANDeepTrainable implements GanTrainable {
@@ -57,6 +91,7 @@ export class BigGANDeepTrainable implements GanTrainable {
     if (!net.D) throw new Error('BigGAN-deep training needs a discriminator: the config has none');
     const g = net.config.generator;
     this.config = JSON.parse(JSON.stringify(net.config));
+    if (classNames) this.config.classNames = classNames;
     this.resolution = g.resolution;
     this.numClasses = g.numClasses;
     this.zDim = g.zDim;
@@ -123,15 +158,7 @@ export class BigGANDeepTrainable implements GanTrainable {
 
   exportGenerator(dir: string): void {
     const g = this.emaGenerator();
-    // Statistics trained at truncation 1 live in the last row: make every row that row.
-    tf.tidy(() => {
-      for (const [k, v] of Object.entries(g.G.vars)) {
-        if (/\.running_(means|vars)$/.test(k) && v.shape[0] > 1) {
-          const last = v.slice([v.shape[0] - 1, 0], [1, -1]);
-          v.assign(tf.tile(last, [v.shape[0], 1]));
-        }
-      }
-    });
+    spreadLastStatsRow(g.G.vars);
     g.invalidateCaches();
     g.save(dir);
     if (this.classNames) writeFileAtomic(path.join(dir, 'classes.json'), JSON.stringify(this.classNames) + '\n');
