@@ -7,7 +7,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '@ganzoo/core';
 import { Rng, readSafetensors, resolveWeights, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
-import { CLIP, toTfLayout } from '@ganzoo/encoders';
+import { CLIP, fromTfLayout, toTfLayout } from '@ganzoo/encoders';
 import { ClipImageFeatures, checkClipMatches, clipImageEncoder, clipTextEncoder, encoderClipConfig, randomClip } from './clip';
 import { GalipConfig, PresetName, configFromJson, galipConfig } from './config';
 import { GalipStateDicts, StateDict, convertGalip, readGalipCheckpoint, splitClipFromNetG, variablesToStateDict } from './convert';
@@ -198,12 +198,18 @@ export class GALIP {
   static fromStateDicts(cfg: GalipConfig, clip: CLIP, sds: GalipStateDicts, opts: { discriminator?: boolean } = {}): GALIP {
     checkClipMatches(clip, cfg.clip);
     const { netG: gSd, clipVisual } = splitClipFromNetG(sds.netG);
-    loadClipVisualCopy(clip, clipVisual);
     const wantD = opts.discriminator ?? true;
     if (wantD && (!sds.netD || !sds.netC)) {
       throw new Error(`GALIP checkpoint: expected netD and netC state dicts for the discriminator, found ${[sds.netD ? 'netD' : '', sds.netC ? 'netC' : ''].filter(Boolean).join(', ') || 'neither'} (pass discriminator: false for generation only)`);
     }
     const vars = convertGalip(cfg, { netG: gSd, netD: wantD ? sds.netD : undefined, netC: wantD ? sds.netC : undefined });
+    try {
+      // checked and converted first, so a failure leaves the CLIP untouched
+      loadClipVisualCopy(clip, clipVisual);
+    } catch (e) {
+      for (const v of [vars.netG, vars.netD, vars.netC]) if (v) Object.values(v).forEach((x) => x.dispose());
+      throw e;
+    }
     return new GALIP(
       cfg, clip, new NetG(cfg, clip, vars.netG),
       vars.netD ? new NetD(cfg, vars.netD) : null,
@@ -216,12 +222,7 @@ export class GALIP {
     const netG = variablesToStateDict(this.netG.vars, netGSpecs(this.config));
     for (const name of this.clip.params.keys()) {
       if (!name.startsWith('visual.') || name.startsWith('visual.ln_post') || name === 'visual.proj') continue;
-      const t = tf.tidy(() => {
-        const x = this.clip.params.get(name);
-        if (name === 'visual.conv1.weight') return tf.transpose(x, [3, 2, 0, 1]);
-        if (/attn\.in_proj_weight$|attn\.out_proj\.weight$|mlp\.c_fc\.weight$|mlp\.c_proj\.weight$/.test(name)) return tf.transpose(x);
-        return x.clone();
-      });
+      const t = fromTfLayout(name, this.clip.params.get(name));
       netG[`mapping.CLIP_ViT.${name.slice('visual.'.length)}`] = { dtype: 'float32', shape: t.shape, data: Float32Array.from(t.dataSync() as Float32Array), sourceDtype: 'F32' };
       t.dispose();
     }
