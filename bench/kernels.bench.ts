@@ -120,8 +120,12 @@ async function child(mode: Mode): Promise<BenchRow[]> {
       };
     }
     if (K.isComposedKernel(c.kernel, tf.getBackend())) variants['composed (registered)'] = () => disposeOut(runKernel() as tf.Tensor);
+    else if (K.COMPOSED_KERNELS[c.kernel]) {
+      variants['composed (not registered here)'] = () => tf.tidy(() => K.COMPOSED_KERNELS[c.kernel](inputs, attrs)).dispose();
+    }
+    // The alternative dW forms, timed once (wasm, 1 thread) to document which one the kernel uses.
     for (const [name, fn] of Object.entries(c.direct ?? {})) {
-      if (mode !== 'cpu' || !name.includes('registered')) variants[name] = () => fn(inputs, attrs).dispose();
+      if (mode === 'wasm-1t') variants[name] = () => fn(inputs, attrs).dispose();
     }
     if (!Object.keys(variants).length) continue;
     for (const [variant, fn] of Object.entries(variants)) {

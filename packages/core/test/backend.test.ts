@@ -74,6 +74,27 @@ describe('initBackend in this (jest) process', () => {
     const g = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(tf.image.resizeBilinear(x as tf.Tensor4D, [6, 10], false, true)))(
       tf.ones([1, 3, 5, 2])).shape);
     expect(g).toEqual([1, 3, 5, 2]); // tfjs 4.22's cpu kernel returns [1, 5, 3, 2]
+    // Registered resize gradients are exact adjoints on both backends: <resize(x), dy> = <x, grad(dy)>.
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      for (const [ac, hp] of [[false, false], [true, false], [false, true]]) {
+        for (const method of ['bilinear', 'nearest']) {
+          const [l, r] = tf.tidy(() => {
+            const x = tf.randomNormal([2, 3, 5, 2], 0, 1, 'float32', 4) as tf.Tensor4D;
+            const dy = tf.randomNormal([2, 7, 4, 2], 0, 1, 'float32', 5);
+            const f = (t: tf.Tensor) => (method === 'bilinear' ? tf.image.resizeBilinear(t as tf.Tensor4D, [7, 4], ac, hp)
+              : tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [7, 4], ac, hp));
+            const gx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dy)))(x);
+            return [tf.sum(tf.mul(f(x), dy)).dataSync()[0], tf.sum(tf.mul(x, gx)).dataSync()[0]];
+          });
+          expect({ backend, method, ac, hp, err: Math.abs(l - r) / Math.max(1, Math.abs(l)) < 1e-5 })
+            .toEqual({ backend, method, ac, hp, err: true });
+        }
+      }
+    }
+    await tf.setBackend('cpu');
+    const segs = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([2, 0, 2], 'int32'), 3).arraySync());
+    expect(segs).toEqual([[3, 4], [0, 0], [6, 8]]);
     for (const k of KERNELS_FOR_BACKEND.cpu) expect(isComposedKernel(k, 'cpu')).toBe(true);
     for (const k of KERNELS_FOR_BACKEND.wasm) expect(isComposedKernel(k, 'wasm')).toBe(true);
     expect(isComposedKernel('Conv2D', 'wasm')).toBe(false);

@@ -179,8 +179,11 @@ export function conv2dBackpropFilter(
     : conv2dBackpropFilterByConv(x, dy, filterShape, g);
 }
 
-/** dL/dfilter of depthwiseConv2d: dW[kh,kw,c,m] = sum_{n,oh,ow} patch(kh,kw)[n,oh,ow,c] dy[n,oh,ow,c*M+m]. */
-export function depthwiseConv2dBackpropFilter(
+/**
+ * dL/dfilter of depthwiseConv2d per tap: dW[kh,kw,c,m] = sum_{n,oh,ow} patch(kh,kw)[n,oh,ow,c] dy[n,oh,ow,c*M+m].
+ * Reference path.
+ */
+export function depthwiseConv2dBackpropFilterByTaps(
   x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], g: ConvGeometry,
 ): tf.Tensor4D {
   return tf.tidy(() => {
@@ -199,4 +202,36 @@ export function depthwiseConv2dBackpropFilter(
     }
     return tf.reshape(out.length === 1 ? out[0] : tf.stack(out), filterShape) as tf.Tensor4D;
   });
+}
+
+/**
+ * dL/dfilter of depthwiseConv2d as ONE depthwise correlation (the depthwise analogue of conv2dBackpropFilterByConv):
+ * channels <- (C, N), filter <- dy dilated by the stride, then a sum over N.
+ */
+export function depthwiseConv2dBackpropFilterByConv(
+  x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], g: ConvGeometry,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = convInfo(x.shape, filterShape, g.strides, g.pad, g.dimRoundingMode, true);
+    checkDy(dy, info, 'DepthwiseConv2dNativeBackpropFilter');
+    const [KH, KW, C, M] = filterShape;
+    const { strideHeight: sh, strideWidth: sw, outHeight: OH, outWidth: OW } = info;
+    const N = x.shape[0];
+    const rows = (OH - 1) * sh + KH;
+    const cols = (OW - 1) * sw + KW;
+    const xw = window2d(x, -info.padInfo.top, rows, -info.padInfo.left, cols);
+    const xt = tf.reshape(tf.transpose(xw, [1, 2, 3, 0]), [1, rows, cols, C * N]) as tf.Tensor4D; // channel (c, n)
+    let dyt: tf.Tensor = tf.transpose(dy, [1, 2, 3, 0]); // [OH, OW, C*M, N]
+    if (M > 1) dyt = tf.transpose(tf.reshape(dyt, [OH * OW * C, M, N]), [0, 2, 1]); // -> (c, n, m)
+    const f = tf.reshape(dyt, [OH, OW, C * N, M]) as tf.Tensor4D;
+    const r = tf.depthwiseConv2d(xt, f, 1, 'valid', 'NHWC', [sh, sw]); // [1, KH, KW, C*N*M]
+    return tf.reshape(tf.sum(tf.reshape(r, [KH * KW * C, N, M]), 1), filterShape) as tf.Tensor4D;
+  });
+}
+
+/** The DepthwiseConv2dNativeBackpropFilter kernel (the one-conv form; see bench/notes-kernels.md). */
+export function depthwiseConv2dBackpropFilter(
+  x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], g: ConvGeometry,
+): tf.Tensor4D {
+  return depthwiseConv2dBackpropFilterByConv(x, dy, filterShape, g);
 }
