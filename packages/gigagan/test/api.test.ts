@@ -174,3 +174,41 @@ describe('lucidrains trainer checkpoint (model-N.ckpt)', () => {
     }
   });
 });
+
+describe('other configurations', () => {
+  test('unconditional, pixel-shuffle upsampling, one kernel, L2 self-attention in G; unconditional upsampler; save/load', async () => {
+    await tf.setBackend(process.env.GANZOO_TEST_BACKEND ?? 'wasm');
+    const cfg = presetConfig('tiny');
+    Object.assign(cfg.G, { unconditional: true, textEncoder: null, pixelShuffleUpsample: true, numConvKernels: 1, selfAttnDotProduct: false, numSkipLayersExcite: 2 });
+    cfg.G.styleNetwork.dimTextLatent = 0;
+    Object.assign(cfg.D, { unconditional: true, textEncoder: null, numConvKernels: 1, multiscaleOutputSkipStages: 2, multiscaleInputResolutions: [16], numSkipLayersExcite: 1 });
+    Object.assign(cfg.upsampler!, { unconditional: true, textEncoder: null });
+    cfg.upsampler!.styleNetwork.dimTextLatent = 0;
+    const m = GigaGAN.create(cfg, { seed: 4 });
+    const before = tf.memory().numTensors;
+    const g = m.generate({ batchSize: 3, seed: 1, returnPyramid: true });
+    expect(g.images.shape).toEqual([3, 32, 32, 3]);
+    expect(Object.keys(m.G).some((k) => k.endsWith('.5.net.0.weight'))).toBe(true);
+    expect(Object.keys(m.G).some((k) => k.includes('to_k'))).toBe(false);
+    const low = tf.zeros([3, 8, 8, 3]) as tf.Tensor4D;
+    const u = m.upsample({ images: low, seed: 2 });
+    expect(u.images.shape).toEqual([3, 32, 32, 3]);
+    const z3 = tf.zeros([1, 2, 32]) as tf.Tensor3D;
+    expect(() => m.generate({ textEncodings: z3 })).toThrow(/unconditional; it takes no prompts/);
+    tf.dispose([g.images, ...g.pyramid!, low, u.images, z3]);
+    expect(tf.memory().numTensors).toBe(before);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gigagan-unc-'));
+    try {
+      m.save(dir);
+      const m2 = await GigaGAN.fromPretrained(dir);
+      const a = m.generate({ batchSize: 2, seed: 3 });
+      const b = m2.generate({ batchSize: 2, seed: 3 });
+      expect(relativeError(b.images, a.images)).toBe(0);
+      tf.dispose([a.images, b.images]);
+      m2.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      m.dispose();
+    }
+  });
+});
