@@ -180,3 +180,26 @@ describe('random models', () => {
     [a, b, c, d].forEach((m) => m.dispose());
   });
 });
+
+describe('README quick start (with the tiny model and a PNG written here)', () => {
+  test('loadRGB -> preprocess -> encodeImage / encodeText -> clipScore', async () => {
+    const { clipScore, loadRGB, savePNG } = await import('@ganzoo/core');
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ganzoo-readme-'));
+    try {
+      const png = path.join(tmp, 'cat.png');
+      const img = tf.randomUniform([1, 40, 56, 3], -1, 1);
+      await savePNG(png, img);
+      img.dispose();
+      const clip = await CLIP.fromPretrained(path.join(FIX, 'tiny-clip'));
+      const pixels = clip.preprocess(await loadRGB(png));
+      const score = tf.tidy(() => clipScore(clip.encodeImage(pixels), clip.encodeText(clip.tokenize(['a photo of a cat']))));
+      const v = score.dataSync()[0];
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(100);
+      tf.dispose([score, pixels]);
+      clip.dispose();
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
