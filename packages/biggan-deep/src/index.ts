@@ -18,6 +18,7 @@ import { discriminatorForward, discriminatorSpecs, DiscriminatorRunOptions } fro
 import { convertFromOfficial, convertToOfficial, LooseTensor } from './convert';
 import { ParamStore, WeightInit, checkTensors, initValue } from './params';
 import { classIndex } from './classes';
+import { GANZOO_FORMAT, writeGanzooFolder } from './save';
 
 export * from './config';
 export * from './classes';
@@ -28,8 +29,7 @@ export { ParamStore, orthogonalMatrix, checkTensors } from './params';
 export * from './loss';
 export * from './train';
 
-/** File format marker written into config.json by `save`. */
-export const GANZOO_FORMAT = 'ganzoo-biggan-deep/1';
+export { GANZOO_FORMAT, writeGanzooFolder };
 
 export type ClassSpec = number | string;
 
@@ -410,14 +410,7 @@ export class BigGANDeep {
       writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(aj, null, 2) + '\n');
       return;
     }
-    saveSafetensors(path.join(dir, 'model.safetensors'), this.variables() as Record<string, tf.Tensor>);
-    let hf: Record<string, unknown> = {};
-    try {
-      hf = toHfConfig(this.config) as unknown as Record<string, unknown>;
-    } catch {
-      /* not expressible as an HF config */
-    }
-    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...hf, ganzoo: { format: GANZOO_FORMAT, config: this.config } }, null, 2) + '\n');
+    writeGanzooFolder(dir, this.config, this.variables());
   }
 
   dispose(): void {

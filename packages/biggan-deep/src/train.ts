@@ -13,6 +13,7 @@ import { discriminatorForward } from './discriminator';
 import { ParamStore } from './params';
 import { discriminatorLoss, generatorLoss, addOrthoReg } from './loss';
 import type { BigGANDeep } from './index';
+import { writeGanzooFolder } from './save';
 
 export interface BigGANDeepTrainOptions {
   gLr?: number;
@@ -162,6 +163,12 @@ export class BigGANDeepTrainer implements GanTrainable {
     const out: Record<string, tf.Variable> = { ...this.model.variables() };
     for (const [k, v] of Object.entries(this.ema.shadow)) out[`ema.${k}`] = v;
     return out;
+  }
+
+  /** Write the EMA generator as a weights folder `BigGANDeep.fromPretrained` reads (G only). */
+  exportGenerator(dir: string): void {
+    const cfg = { ...this.model.config, discriminator: undefined };
+    writeGanzooFolder(dir, cfg, this.ema.shadow);
   }
 
   /** Images from the EMA G (eval mode), one per seed: z ~ N(0, 1)·truncation rows of the seeds. */
