@@ -91,7 +91,7 @@ export class CLIP {
   static async fromPretrained(idOrDir: string, opts: CLIPLoadOptions = {}): Promise<CLIP> {
     const loc = await locate(idOrDir, { cacheDir: opts.cacheDir, offline: opts.offline, onProgress: opts.onProgress });
     const sd = readStateDict(loc.weights);
-    const dirConfig = loc.dir && fs.existsSync(path.join(loc.dir, 'config.json')) && loc.config?.text_config ? loc.config : null;
+    const dirConfig = loc.config?.text_config ? loc.config : null;
     let tokenizer: Tokenizer | null = null;
     const tokDir = opts.tokenizer === false ? null : opts.tokenizer ?? loc.dir;
     if (tokDir && fs.existsSync(path.join(tokDir, 'tokenizer.json'))) {

@@ -1,4 +1,4 @@
-/** Finding and reading encoder checkpoints: directories, single files, hub ids (through core when available). */
+/** Finding and reading encoder checkpoints: folders, single weights files, manifest ids (through core's resolveWeights). */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as core from '@ganzoo/core';
@@ -20,8 +20,17 @@ export function readStateDict(file: string): StateDict {
   throw new Error(`${file}: unknown weights format (expected .safetensors, .pth, .pt, .bin or .ckpt)`);
 }
 
+function readJson(file: string): any | null {
+  if (!fs.existsSync(file)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
 export interface Located {
-  /** folder holding config.json / tokenizer files (null for a bare weights file). */
+  /** folder holding config.json / tokenizer files (for a bare weights file: the folder it sits in). */
   dir: string | null;
   weights: string;
   config: any | null;
@@ -47,12 +56,8 @@ export async function locate(idOrPath: string, opts: { cacheDir?: string; offlin
         );
       }
     }
-    const cfgFile = path.join(dir, 'config.json');
-    const config = fs.existsSync(cfgFile) ? JSON.parse(fs.readFileSync(cfgFile, 'utf8')) : null;
-    return { dir, weights, config };
+    return { dir, weights, config: readJson(path.join(dir, 'config.json')) };
   }
   const dir = path.dirname(p);
-  const cfgFile = path.join(dir, 'config.json');
-  const config = fs.existsSync(cfgFile) ? JSON.parse(fs.readFileSync(cfgFile, 'utf8')) : null;
-  return { dir, weights: p, config };
+  return { dir, weights: p, config: readJson(path.join(dir, 'config.json')) };
 }
