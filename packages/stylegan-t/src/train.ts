@@ -216,6 +216,12 @@ export class StyleGANTTrainer implements GanTrainable {
     return out;
   }
 
+  /** Write the EMA generator as a model folder (config.json + model.safetensors) that StyleGANT.fromPretrained reads. */
+  exportGenerator(dir: string): void {
+    const copy = new StyleGANT(this.model.config, this.Gema);
+    copy.save(dir);
+  }
+
   sample(seeds: number[], cond: { labels?: number[]; captions?: string[]; truncation?: number; textEmbeddings?: tf.Tensor2D }): tf.Tensor4D {
     return tf.tidy(() => {
       const z = latentsFromSeeds(seeds, this.model.resolved.zDim);
