@@ -116,13 +116,15 @@ export class GalipTrainer implements GanTrainable {
       f.emb.dispose();
       return f.local;
     });
-    const predReal = score(fReal, sent);
+    // NetD once on the real features, NetC on (real, s) and (real, s_mis), as the official loop
+    const realFeats = m.netD!.forward(fReal);
+    const predReal = m.netC!.forward(realFeats, sent);
     const mis = rollByOne(sent);
-    const predMis = score(fReal, mis);
+    const predMis = m.netC!.forward(realFeats, mis);
     const predFake = score(fFake, sent);
     const magp = maGradientPenalty(score, fReal, sent, w.magp, cfg.train.magpPower);
     const parts = galipDLoss(predReal, predFake, predMis, magp);
-    tf.dispose([sent, ...fReal, ...fFake, predReal, mis, predMis, predFake, magp]);
+    tf.dispose([sent, ...fReal, ...fFake, realFeats, predReal, mis, predMis, predFake, magp]);
     return { total: parts.total, logs: { dReal: parts.real, dFake: parts.fake, dMis: parts.mis, magp: parts.magp } };
   }
 

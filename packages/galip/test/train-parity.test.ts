@@ -2,7 +2,6 @@
  * Training parity with the official code: the D loss (hinge + mismatched text + MA-GP) and the G loss on the parity
  * fixture's weights and inputs, and their gradients w.r.t. NetD/NetC (incl. the second-order MA-GP part) and NetG,
  * against fixtures/train-reference.json (made by running tobran/GALIP's train() step on CPU, see its "source").
- * Slow on CPU (the fixture's 224x224 chain with double backprop): runs when GANZOO_SLOW_TESTS=1.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -10,10 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, nchwToNhwc, parityFixture, readFixture } from '@ganzoo/core';
 import { GALIP, GalipTrainer } from '@ganzoo/galip';
 
-const slow = process.env.GANZOO_SLOW_TESTS === '1';
-if (!slow) console.warn('GALIP training parity skipped: set GANZOO_SLOW_TESTS=1 to run it (about a minute on 2 cores)');
-const genDir = slow ? parityFixture('galip') : null;
-const discDir = slow ? parityFixture('galip-disc') : null;
+const genDir = parityFixture('galip');
+const discDir = parityFixture('galip-disc');
 const maybe = genDir && discDir ? describe : describe.skip;
 
 /** torch layout -> the sums / norms / first values the reference stores. */
