@@ -82,7 +82,9 @@ function familyFromConfig(dir: string): string | undefined {
     if (fs.existsSync(p)) {
       try {
         const j = JSON.parse(fs.readFileSync(p, 'utf8'));
-        const id = j.modelId ?? j.model ?? j.family;
+        // ganzoo saves: {"ganzoo": {"format": "ganzoo-<family>/<version>"}}; our own: modelId.
+        const fmt = /^ganzoo-(.+)\/\d+$/.exec(String(j.ganzoo?.format ?? ''));
+        const id = j.modelId ?? j.model ?? j.family ?? fmt?.[1];
         if (typeof id === 'string') return id;
       } catch {
         /* fall through */

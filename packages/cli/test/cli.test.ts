@@ -138,3 +138,24 @@ test('bench (dcgan tiny) reports timings and no leaked tensors', async () => {
   expect(j.trainStepS).toBeGreaterThan(0);
   expect(j.leakedTensors).toBe(0);
 });
+
+test('biggan-deep through the CLI: 1 finetune step (shapes-32), export, generate and eval from the run and from final/', async () => {
+  const d32 = path.join(tmp, 'shapes32');
+  expect((await run('make-shapes', '--out', d32, '--n', '8', '--size', '32', '--classes', 'shape')).code).toBe(EXIT.OK);
+  const runDir = path.join(tmp, 'bg');
+  const f = await run('finetune', '--model', 'biggan-deep', '--preset', 'shapes-32', '--data', d32, '--out', runDir,
+    '--steps', '1', '--batch', '2', '--d-steps', '1', '--sample-every', '0', '--checkpoint-every', '1');
+  expect(f.err).not.toMatch(/error/);
+  expect(f.code).toBe(EXIT.OK);
+  const final = path.join(runDir, 'final');
+  expect(JSON.parse(fs.readFileSync(path.join(final, 'classes.json'), 'utf8'))).toEqual(['circle', 'square', 'triangle', 'star']);
+  for (const ref of [runDir, final]) {
+    const png = path.join(tmp, 'bg.png');
+    const g = await run('generate', '--model', ref, '--classes', 'star', '--seeds', '0-1', '--truncation', '1', '--out', png);
+    expect(g.err).not.toMatch(/error/);
+    expect(g.code).toBe(EXIT.OK);
+    const ev = await run('eval-shapes', '--model', ref, '--n', '4', '--json');
+    expect(ev.code).toBe(EXIT.OK);
+    expect(Object.keys(JSON.parse(ev.out).perClass)).toEqual(['circle', 'square', 'triangle', 'star']);
+  }
+}, 600000);
