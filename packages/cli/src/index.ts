@@ -531,8 +531,14 @@ export function describePath(p: string): PathInfo {
     const logFile = path.join(abs, 'log.jsonl');
     if (fs.existsSync(logFile)) {
       const lines = fs.readFileSync(logFile, 'utf8').trim().split('\n').reverse();
-      const l = lines.find((x) => x.startsWith('{"step"'));
-      if (l) last = JSON.parse(l);
+      for (const x of lines.filter((y) => y.startsWith('{"step"'))) {
+        try {
+          last = JSON.parse(x);
+          break;
+        } catch {
+          /* a line cut short by a crash */
+        }
+      }
     }
     return { path: abs, kind: 'run', checkpoints: cks.map((c) => ({ step: c.step, path: c.path })),
       latest: cks.length ? core.readCheckpointState(cks[cks.length - 1].path).modelId : undefined, lastStep: last,
