@@ -244,13 +244,19 @@ export function validateConfig(cfg: BigGANDeepConfig): void {
   posInt('nStats', g.nStats);
   if (!Array.isArray(g.layers) || g.layers.length === 0) p.push('layers must be a non-empty list of [upsample, in, out]');
   else {
-    if (g.layers[0][1] !== 16) p.push(`layers[0] must take 16·ch channels (gen_z gives 16·ch), found in=${g.layers[0][1]}`);
-    if (g.layers[g.layers.length - 1][2] !== 1) p.push(`the last layer must output 1·ch channels (final BN has ch), found out=${g.layers[g.layers.length - 1][2]}`);
+    if (cfg.layout === 'hf') {
+      // the HF code hard-wires gen_z to 16·ch channels and the final BN / conv_to_rgb to ch
+      if (g.layers[0][1] !== 16) p.push(`layers[0] must take 16·ch channels (HF gen_z gives 16·ch), found in=${g.layers[0][1]}`);
+      if (g.layers[g.layers.length - 1][2] !== 1) p.push(`the last layer must output 1·ch channels (HF final BN has ch), found out=${g.layers[g.layers.length - 1][2]}`);
+      if (g.rgbConvChannels !== g.ch) p.push(`rgbConvChannels must equal ch in the HF layout, found ${g.rgbConvChannels}`);
+    }
     let side = 4;
     g.layers.forEach((l, i) => {
       const [up, inM, outM] = l;
       if (i > 0 && inM !== g.layers[i - 1][2]) p.push(`layers[${i}] in=${inM} does not match layers[${i - 1}] out=${g.layers[i - 1][2]}`);
-      if (inM !== outM && Math.floor((g.ch * inM) / 2) !== g.ch * outM) p.push(`layers[${i}]: a channel change must halve (skip keeps the first in/2 channels), found ${inM}->${outM}`);
+      // skip path keeps the first channels: HF keeps in/2 (so a change must halve), ajbrock keeps `out` (out <= in)
+      if (cfg.layout === 'hf' && inM !== outM && Math.floor((g.ch * inM) / 2) !== g.ch * outM) p.push(`layers[${i}]: a channel change must halve (HF skip keeps the first in/2 channels), found ${inM}->${outM}`);
+      if (outM > inM) p.push(`layers[${i}]: out channels (${outM}) must not exceed in (${inM}): the skip path drops channels`);
       if (Math.floor((g.ch * inM) / 4) < 1) p.push(`layers[${i}]: in/4 channels must be >= 1 (ch=${g.ch}, in=${inM})`);
       if (up) side *= 2;
     });
@@ -266,7 +272,7 @@ export function validateConfig(cfg: BigGANDeepConfig): void {
   if (!(g.bnEps > 0)) p.push(`bnEps must be > 0, found ${g.bnEps}`);
   if (!(g.snEps > 0)) p.push(`snEps must be > 0, found ${g.snEps}`);
   if (g.condOrder !== 'z-first' && g.condOrder !== 'class-first') p.push(`condOrder must be 'z-first' or 'class-first', found ${g.condOrder}`);
-  if (g.rgbConvChannels < 3 || g.rgbConvChannels > g.ch * 1 && g.rgbConvChannels !== 3) p.push(`rgbConvChannels must be 3..ch, found ${g.rgbConvChannels}`);
+  if (!Number.isInteger(g.rgbConvChannels) || g.rgbConvChannels < 3) p.push(`rgbConvChannels must be an integer >= 3 (the first 3 are kept), found ${g.rgbConvChannels}`);
   if (!(g.snEvalIterations === 0 || g.snEvalIterations === 1)) p.push(`snEvalIterations must be 0 or 1, found ${g.snEvalIterations}`);
   const d = cfg.discriminator;
   if (d) {

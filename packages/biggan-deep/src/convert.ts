@@ -59,7 +59,7 @@ export function ajbrockTable(cfg: BigGANDeepConfig): Entry[] {
     out.push({ ours: `${ours}.weight_u`, official: `${off}.u0`, xf: 'vec' });
   };
   out.push({ ours: 'embeddings.weight', official: 'shared.weight', xf: 'id' });
-  const c0 = 16 * g.ch;
+  const c0 = g.ch * g.layers[0][1];
   out.push({ ours: 'generator.gen_z.weight_orig', official: 'linear.weight', xf: 'linearPerm', aux: [c0] });
   out.push({ ours: 'generator.gen_z.bias', official: 'linear.bias', xf: 'vecPerm', aux: [c0] });
   out.push({ ours: 'generator.gen_z.weight_u', official: 'linear.u0', xf: 'vecPerm', aux: [c0] });

@@ -48,7 +48,9 @@ export function generatorSpecs(g: GeneratorConfig): { specs: ParamSpec[]; sn: Sn
     specs.push({ name: `${prefix}.running_vars`, shape: [g.nStats, c], init: 'stats-var', trainable: false });
   };
   specs.push({ name: 'embeddings.weight', shape: [g.numClasses, g.embedDim], init: 'embedding', trainable: true, outAxis: 'first' });
-  snLayer('generator.gen_z', [cond, 16 * g.ch * 16], true);
+  const c0 = g.ch * g.layers[0][1];
+  const cLast = g.ch * g.layers[g.layers.length - 1][2];
+  snLayer('generator.gen_z', [cond, 16 * c0], true);
   for (const m of generatorModules(g)) {
     const p = `generator.layers.${m.index}`;
     if (m.kind === 'attention') {
@@ -70,10 +72,10 @@ export function generatorSpecs(g: GeneratorConfig): { specs: ParamSpec[]; sn: Sn
       snLayer(`${p}.conv_${k}`, [ks, ks, ci, co], true);
     }
   }
-  specs.push({ name: 'generator.bn.weight', shape: [g.ch], init: 'ones', trainable: true });
-  specs.push({ name: 'generator.bn.bias', shape: [g.ch], init: 'zeros', trainable: true });
-  stats('generator.bn', g.ch);
-  snLayer('generator.conv_to_rgb', [3, 3, g.ch, g.rgbConvChannels], true);
+  specs.push({ name: 'generator.bn.weight', shape: [cLast], init: 'ones', trainable: true });
+  specs.push({ name: 'generator.bn.bias', shape: [cLast], init: 'zeros', trainable: true });
+  stats('generator.bn', cLast);
+  snLayer('generator.conv_to_rgb', [3, 3, cLast, g.rgbConvChannels], true);
   // sort specs so that a layer's u/v follow their weight (purely cosmetic); keep insertion order otherwise
   return { specs, sn };
 }
@@ -175,7 +177,7 @@ export function generatorForward(store: ParamStore, g: GeneratorConfig, z: tf.Te
     rec('embed', embed);
     const cond = (g.condOrder === 'z-first' ? tf.concat([z, embed], 1) : tf.concat([embed, z], 1)) as tf.Tensor2D;
     rec('cond', cond);
-    let h = tf.reshape(linear(store, 'generator.gen_z', cond, tr, true), [-1, 4, 4, 16 * g.ch]) as tf.Tensor4D;
+    let h = tf.reshape(linear(store, 'generator.gen_z', cond, tr, true), [-1, 4, 4, g.ch * g.layers[0][1]]) as tf.Tensor4D;
     rec('gen_z', h);
     for (const m of generatorModules(g)) {
       const p = `generator.layers.${m.index}`;

@@ -220,12 +220,16 @@ export class BigGANDeep {
     }
     if (json && typeof json === 'object' && json.G) {
       const cfg = fromAjbrockConfig(json);
-      if (!has('G.pth')) throw new Error(`BigGAN-deep: ${dir} has an ajbrock config.json but no G.pth`);
-      const g = convertFromOfficial(cfg, 'ajbrock', 'G', readTorch(path.join(dir, 'G.pth')));
+      // ajbrock's own files (G.pth / D.pth), or their safetensors conversions written by save(dir, { format: 'ajbrock' })
+      const pick = (n: string) => (has(`${n}.pth`) ? readTorch(path.join(dir, `${n}.pth`)) : has(`${n}.safetensors`) ? readSafetensors(path.join(dir, `${n}.safetensors`)).tensors : null);
+      const gState = pick('G');
+      if (!gState) throw new Error(`BigGAN-deep: ${dir} has an ajbrock config.json but no G.pth (or G.safetensors)`);
+      const g = convertFromOfficial(cfg, 'ajbrock', 'G', gState);
       let d: Record<string, tf.Tensor> | null = null;
-      if (cfg.discriminator && has('D.pth')) {
+      const dState = cfg.discriminator ? pick('D') : null;
+      if (dState) {
         try {
-          d = convertFromOfficial(cfg, 'ajbrock', 'D', readTorch(path.join(dir, 'D.pth')));
+          d = convertFromOfficial(cfg, 'ajbrock', 'D', dState);
         } catch (e) {
           tf.dispose(Object.values(g));
           throw e;

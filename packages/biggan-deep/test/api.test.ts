@@ -189,6 +189,25 @@ describe('save / load', () => {
     back.dispose();
   });
 
+  test('ajbrock format: save and load back (G + D) exactly', async () => {
+    const cfg = fromAjbrockConfig({ G: { G_ch: 2, resolution: 32, G_attn: '16', n_classes: 10, shared_dim: 8, dim_z: 8 }, D: { D_ch: 2, resolution: 32, D_attn: '0', n_classes: 10 } });
+    const m = BigGANDeep.create(cfg, { seed: 8 });
+    const dir = tmp();
+    m.save(dir, { format: 'ajbrock' });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).G.G_ch).toBe(2);
+    const back = await BigGANDeep.fromPretrained(dir);
+    expect(back.config).toEqual(m.config);
+    const a = m.generate({ classes: [3], seed: 1, truncation: 1 });
+    const b = back.generate({ classes: [3], seed: 1, truncation: 1 });
+    expect(relativeError(b, a)).toBe(0);
+    const da = m.discriminate(a, [3]);
+    const db = back.discriminate(a, [3]);
+    expect(relativeError(db, da)).toBe(0);
+    tf.dispose([a, b, da, db]);
+    m.dispose();
+    back.dispose();
+  });
+
   test('mismatched weights list missing / unexpected / mis-shaped keys', () => {
     const cfg = presetConfig('tiny');
     const off = convertToOfficial(cfg, 'hf', 'G', { ...tiny.G.vars });
