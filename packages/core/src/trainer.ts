@@ -283,6 +283,14 @@ export async function train(model: GanTrainable, data: BatchSource, opts: Traine
   const sampleDir = path.join(opts.outDir, 'samples');
   fs.mkdirSync(opts.outDir, { recursive: true });
   const logFile = path.join(opts.outDir, 'log.jsonl');
+  // A crash can leave the last line of a previous run's log cut short: start on a fresh line.
+  if (fs.existsSync(logFile) && fs.statSync(logFile).size > 0) {
+    const fd = fs.openSync(logFile, 'r');
+    const last = Buffer.alloc(1);
+    fs.readSync(fd, last, 0, 1, fs.statSync(logFile).size - 1);
+    fs.closeSync(fd);
+    if (last[0] !== 0x0a) fs.appendFileSync(logFile, '\n');
+  }
   const log = (o: object) => fs.appendFileSync(logFile, JSON.stringify(o) + '\n');
   const event = (msg: string, extra: object = {}) => {
     log({ event: msg, time: new Date().toISOString(), ...extra });
