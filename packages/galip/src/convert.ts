@@ -42,9 +42,14 @@ export function galipStateDicts(obj: unknown, what = 'GALIP checkpoint'): GalipS
   return { netG: sd(model.netG)!, netD: sd(model.netD), netC: sd(model.netC), epoch: typeof o.epoch === 'number' ? o.epoch : undefined };
 }
 
-/** Read `state_epoch_*.pth` through core's PyTorch reader. */
-export function readGalipCheckpoint(file: string): GalipStateDicts {
-  return galipStateDicts(readTorchCheckpoint(file), `GALIP checkpoint ${file}`);
+/**
+ * Read `state_epoch_*.pth` through core's PyTorch reader. Only the model tensors are read from disk (never the
+ * optimizer moments); with `discriminator: false` only netG's.
+ */
+export function readGalipCheckpoint(file: string, opts: { discriminator?: boolean } = {}): GalipStateDicts {
+  const wantD = opts.discriminator ?? true;
+  const filter = (key: string) => key.startsWith('model.netG.') || (wantD && (key.startsWith('model.netD.') || key.startsWith('model.netC.')));
+  return galipStateDicts(readTorchCheckpoint(file, { filter }), `GALIP checkpoint ${file}`);
 }
 
 /** Separate netG's frozen CLIP visual copy: returns NetG's own keys and the copy under CLIP names (`visual.*`). */

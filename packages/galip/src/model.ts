@@ -170,7 +170,7 @@ export class GALIP {
     const own = path.join(dir, GANZOO_WEIGHTS);
     if (!ckpt && fs.existsSync(own)) ckpt = own;
     ckpt = ckpt ?? findCheckpoint(dir, json?.state_epoch);
-    const sds = ckpt.endsWith('.safetensors') ? readGanzooWeights(ckpt) : readGalipCheckpoint(ckpt);
+    const sds = ckpt.endsWith('.safetensors') ? readGanzooWeights(ckpt) : readGalipCheckpoint(ckpt, { discriminator: opts.discriminator });
     let clipSrc: string | CLIP | undefined = opts.clip ?? json?.clip_weights ?? clipDefault;
     if (!clipSrc) {
       const cand = ['clip.pth', 'clip.pt', 'clip.safetensors', 'clip.bin'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
