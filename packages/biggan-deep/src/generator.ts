@@ -89,6 +89,16 @@ export interface GeneratorRunOptions {
   statsRow?: number;
   /** Called with named intermediates (NHWC); the callee must clone what it keeps. */
   record?: (name: string, t: tf.Tensor) => void;
+  /**
+   * Standing-statistics mode: BN normalises with batch statistics and reports them here instead of updating the
+   * running stats; spectral norm stays in inference mode (u, v untouched).
+   */
+  onBatchStats?: (prefix: string, mean: tf.Tensor, variance: tf.Tensor) => void;
+}
+
+/** Spectral norm in train mode (power iteration, u updated) only in real training, not in standing-stats passes. */
+function snTrain(opts: GeneratorRunOptions): boolean {
+  return !!opts.training && !opts.onBatchStats;
 }
 
 /** Nearest-neighbour 2× upsampling of NHWC (F.interpolate(scale_factor=2, mode='nearest')); concat/reshape only. */
@@ -114,6 +124,11 @@ function linear(store: ParamStore, prefix: string, x: tf.Tensor2D, training: boo
 
 /** BN statistics for inference (truncation-selected row) or training (batch moments, running row updated). */
 function bnStats(store: ParamStore, prefix: string, x: tf.Tensor, opts: GeneratorRunOptions): { mean: tf.Tensor; variance: tf.Tensor } {
+  if (opts.onBatchStats) {
+    const m = batchMoments(x);
+    opts.onBatchStats(prefix, m.mean, m.variance);
+    return m;
+  }
   if (opts.training) {
     const m = batchMoments(x);
     const n = x.shape[0] * x.shape[1]! * x.shape[2]!;
@@ -130,14 +145,14 @@ function bnStats(store: ParamStore, prefix: string, x: tf.Tensor, opts: Generato
 
 function condBn(store: ParamStore, prefix: string, x: tf.Tensor4D, cond: tf.Tensor2D, eps: number, opts: GeneratorRunOptions): tf.Tensor4D {
   const { mean, variance } = bnStats(store, prefix, x, opts);
-  const scale = linear(store, `${prefix}.scale`, cond, !!opts.training, false);
-  const offset = linear(store, `${prefix}.offset`, cond, !!opts.training, false);
+  const scale = linear(store, `${prefix}.scale`, cond, snTrain(opts), false);
+  const offset = linear(store, `${prefix}.offset`, cond, snTrain(opts), false);
   // BN(x) · (1 + scale(cond)) + offset(cond) (Brock et al. 2019, §3; de Vries et al. 2017)
   return batchNormApply(x, mean, variance, eps, tf.add(1, scale), offset) as tf.Tensor4D;
 }
 
 function genBlock(store: ParamStore, p: string, m: Extract<GenModule, { kind: 'block' }>, x: tf.Tensor4D, cond: tf.Tensor2D, g: GeneratorConfig, opts: GeneratorRunOptions): tf.Tensor4D {
-  const tr = !!opts.training;
+  const tr = snTrain(opts);
   let h = conv(store, `${p}.conv_0`, tf.relu(condBn(store, `${p}.bn_0`, x, cond, g.bnEps, opts)), tr, true);
   h = tf.relu(condBn(store, `${p}.bn_1`, h, cond, g.bnEps, opts));
   if (m.up) h = upsampleNearest2x(h);
@@ -172,7 +187,7 @@ export function embedClasses(store: ParamStore, classVector: tf.Tensor2D): tf.Te
 export function generatorForward(store: ParamStore, g: GeneratorConfig, z: tf.Tensor2D, classVector: tf.Tensor2D, opts: GeneratorRunOptions): tf.Tensor4D {
   return tf.tidy(() => {
     const rec = opts.record ?? (() => undefined);
-    const tr = !!opts.training;
+    const tr = snTrain(opts);
     const embed = embedClasses(store, classVector);
     rec('embed', embed);
     const cond = (g.condOrder === 'z-first' ? tf.concat([z, embed], 1) : tf.concat([embed, z], 1)) as tf.Tensor2D;

@@ -43,6 +43,62 @@ function scalarValue(t: tf.Scalar): number {
   return t.dataSync()[0];
 }
 
+export interface StandingStatsOptions {
+  /** Truncations whose stats rows are recomputed (default: 1.0, the row untruncated training updates). */
+  truncations?: number[];
+  /** Forward passes averaged per row (ajbrock --num_standing_accumulations 16). */
+  passes?: number;
+  batchSize?: number;
+  seed?: number;
+}
+
+/**
+ * Standing statistics (Brock et al. 2019 §B; ajbrock utils.accumulate_standing_stats): for each truncation, average
+ * the BN batch means and (biased) variances of `passes` train-mode forwards with z = truncation · truncnorm(−2, 2)
+ * and random classes, and store them in that truncation's stats row. Spectral norm stays in inference mode.
+ * `store` defaults to the model's G (pass a trainer's `emaG` to refresh the EMA generator).
+ */
+export function accumulateStandingStats(model: BigGANDeep, opts: StandingStatsOptions = {}, store: ParamStore = model.G): void {
+  const g = model.config.generator;
+  const passes = opts.passes ?? 16;
+  const batch = opts.batchSize ?? 16;
+  const truncations = opts.truncations ?? [1];
+  for (const t of truncations) {
+    const row = truncationStatsIndex(t, g.nStats);
+    if (row.coef !== 0) throw new Error(`standing stats: truncation ${t} is not on the ${g.nStats}-row grid`);
+    const sums = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
+    for (let p = 0; p < passes; p++) {
+      const rng = new Rng(`standing:${opts.seed ?? 0}:${t}:${p}`);
+      tf.tidy(() => {
+        const z = tf.mul(rng.truncatedNormal([batch, g.zDim], 2), t) as tf.Tensor2D;
+        const cv = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, () => rng.int(g.numClasses)), 'int32'), g.numClasses).toFloat() as tf.Tensor2D;
+        generatorForward(store, g, z, cv, {
+          truncation: t, training: true,
+          onBatchStats: (prefix, mean, variance) => {
+            const old = sums.get(prefix);
+            sums.set(prefix, old
+              ? { mean: tf.keep(tf.add(old.mean, mean)), variance: tf.keep(tf.add(old.variance, variance)) }
+              : { mean: tf.keep(mean.clone()), variance: tf.keep(variance.clone()) });
+            if (old) tf.dispose([old.mean, old.variance]);
+          },
+        });
+      });
+    }
+    for (const [prefix, s] of sums) {
+      for (const [key, v] of [['running_means', s.mean], ['running_vars', s.variance]] as const) {
+        const table = store.get(`${prefix}.${key}`);
+        tf.tidy(() => {
+          const n = table.shape[0];
+          const mask = tf.reshape(tf.oneHot(row.index, n), [n, 1]);
+          table.assign(tf.add(tf.mul(table, tf.sub(1, mask)), tf.mul(mask, tf.reshape(tf.div(v, passes), [1, -1]))));
+        });
+      }
+      tf.dispose([s.mean, s.variance]);
+    }
+  }
+  store.invalidate();
+}
+
 /** The train-mode losses, EMA and optimizer state of one BigGANDeep model (G + D). */
 export class BigGANDeepTrainer implements GanTrainable {
   readonly modelId = 'biggan-deep';

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, relativeError, train } from '@ganzoo/core';
-import { BigGANDeep, BigGANDeepTrainer } from '../src';
+import { initBackend, relativeError, Rng, train } from '@ganzoo/core';
+import { BigGANDeep, BigGANDeepTrainer, accumulateStandingStats } from '../src';
 
 function fixedBatch(seed: number): { images: tf.Tensor4D; labels: tf.Tensor1D } {
   return {
@@ -118,5 +118,39 @@ describe('BigGAN-deep with the core trainer', () => {
       trainer.dispose();
       model.dispose();
     }
+  });
+});
+
+describe('standing statistics', () => {
+  test('rows are the average batch moments of train-mode passes; other rows, u and v untouched; leak-free', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const model = BigGANDeep.create('tiny', { seed: 2 });
+    const u = Array.from(model.G.vars['generator.gen_z.weight_u'].dataSync());
+    const row = (name: string, r: number) => Array.from(model.G.vars[name].dataSync().slice(r * 8, r * 8 + 8));
+    const other = row('generator.bn.running_vars', 10);
+    const before = tf.memory().numTensors;
+    accumulateStandingStats(model, { truncations: [0.5], passes: 2, batchSize: 4, seed: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    const r25 = row('generator.bn.running_vars', 25);
+    expect(r25).not.toEqual(Array(8).fill(1));
+    expect(row('generator.bn.running_vars', 10)).toEqual(other);
+    expect(Array.from(model.G.vars['generator.gen_z.weight_u'].dataSync())).toEqual(u);
+    // equals the average of the two passes' batch moments, recomputed here from the same seeded inputs
+    const sum = new Float32Array(8);
+    for (let p = 0; p < 2; p++) {
+      const rng = new Rng(`standing:1:0.5:${p}`);
+      tf.tidy(() => {
+        const z = tf.mul(rng.truncatedNormal([4, 16], 2), 0.5) as tf.Tensor2D;
+        const cv = tf.oneHot(tf.tensor1d(Array.from({ length: 4 }, () => rng.int(10)), 'int32'), 10).toFloat() as tf.Tensor2D;
+        model.forwardG(z, cv, {
+          truncation: 0.5, training: true,
+          onBatchStats: (prefix, _m, v) => {
+            if (prefix === 'generator.bn') v.dataSync().forEach((x, i) => (sum[i] += x / 2));
+          },
+        });
+      });
+    }
+    expect(relativeError(r25, Array.from(sum))).toBeLessThan(1e-5);
+    model.dispose();
   });
 });
