@@ -11,7 +11,7 @@
  *  - image range: see GigaGAN.imageRange ([0, 1] as lucidrains by default).
  */
 import * as tf from '@tensorflow/tfjs';
-import { GanTrainable, LossResult, Phase, StepContext, TrainBatch, TrainDefaults, clipContrastiveLoss, hingeDLoss, hingeGLoss, logisticDLoss } from '@ganzoo/core';
+import { GanTrainable, LossResult, Phase, Rng, StepContext, TrainBatch, TrainDefaults, clipContrastiveLoss, hingeDLoss, hingeGLoss, logisticDLoss } from '@ganzoo/core';
 import { GigaGAN } from './model';
 import { TextTokens, fStyleNetwork, generatorForward } from './generator';
 import { upsamplerForward } from './upsampler';
@@ -69,6 +69,11 @@ export interface GigaGANTrainOptions {
    * reals are downsized with nearest interpolation to the upsampler's input size, the D sees the upsampler's rgbs).
    */
   target?: 'generator' | 'upsampler';
+  /**
+   * lucidrains' DiffAugment (off by default there too): with probability `prob`, then 1/2, flip the whole batch and
+   * its rgb pyramid horizontally; drawn independently for the reals and fakes of a D step and for a G step.
+   */
+  diffAugment?: { prob: number } | null;
 }
 
 export const GIGAGAN_LOSS_WEIGHTS = {
@@ -90,7 +95,7 @@ export class GigaGANTrainable implements GanTrainable {
   readonly trainDefaults: TrainDefaults;
   readonly resolution: number;
   readonly conditioning: 'text' | 'none';
-  readonly opts: Required<Omit<GigaGANTrainOptions, 'encodeCaptions'>> & Pick<GigaGANTrainOptions, 'encodeCaptions'>;
+  readonly opts: Required<Omit<GigaGANTrainOptions, 'encodeCaptions' | 'diffAugment'>> & Pick<GigaGANTrainOptions, 'encodeCaptions' | 'diffAugment'>;
 
   constructor(readonly model: GigaGAN, opts: GigaGANTrainOptions = {}) {
     this.config = model.config as unknown as Record<string, unknown>;
@@ -114,6 +119,7 @@ export class GigaGANTrainable implements GanTrainable {
       gpEvery: opts.gpEvery ?? 4,
       lr: opts.lr ?? 2e-4,
       target,
+      diffAugment: opts.diffAugment ?? null,
       encodeCaptions: opts.encodeCaptions,
     };
     const adam = { lr: this.opts.lr, beta1: 0.5, beta2: 0.9, epsilon: 1e-8 };
@@ -168,6 +174,13 @@ export class GigaGANTrainable implements GanTrainable {
     return { ...out, w };
   }
 
+  /** lucidrains DiffAugment: maybe flip images and their pyramid (one decision for the batch). */
+  private augment(images: tf.Tensor4D, rgbs: tf.Tensor4D[], rng: Rng): { images: tf.Tensor4D; rgbs: tf.Tensor4D[] } {
+    const da = this.opts.diffAugment;
+    if (!da || rng.random() >= da.prob || rng.random() >= 0.5) return { images, rgbs };
+    return { images: tf.reverse(images, 2), rgbs: rgbs.map((r) => tf.reverse(r, 2)) };
+  }
+
   private dForward(images: tf.Tensor4D, rgbs: tf.Tensor4D[], textEmbeds: tf.Tensor2D | null, ms: boolean, aux: { seed: number } | null): DiscriminatorOutput {
     return discriminatorForward(getter(this.model.D, 'D'), this.model.config.D, { images, rgbs, textEmbeds, returnMultiscale: ms, auxRecon: aux });
   }
@@ -183,12 +196,15 @@ export class GigaGANTrainable implements GanTrainable {
     const wts = { ...GIGAGAN_LOSS_WEIGHTS, ...ctx.weights };
     const sign = this.opts.dSign;
     const enc = this.encodings(batch);
-    const real = this.model.fromApi(batch.images);
+    const rng = new Rng(ctx.seed);
+    // the real pyramid is always derived from `real`, so flipping `real` flips its pyramid too
+    const real = this.augment(this.model.fromApi(batch.images), [], rng).images;
     const text = this.gText(enc);
     const g = this.fake(batch, ctx, text);
     // D's gradients only reach D's variables (G's ops are not on their path), so G's outputs act as constants here
-    const fakeImg = g.image;
-    const fakeRgbs = g.rgbs;
+    const fa = this.augment(g.image, g.rgbs, rng);
+    const fakeImg = fa.images;
+    const fakeRgbs = fa.rgbs;
     const tEmb = this.dTextEmbeds(enc);
     const fakeOut = this.dForward(fakeImg, fakeRgbs, tEmb, true, null);
     const realOut = this.dForward(real, realImagesToRgbs(this.model.config.D, real), tEmb, true, { seed: ctx.seed });
@@ -275,7 +291,9 @@ export class GigaGANTrainable implements GanTrainable {
     const sign = this.opts.dSign;
     const enc = this.encodings(batch);
     const text = this.gText(enc);
-    const g = this.fake(batch, ctx, text);
+    const g0 = this.fake(batch, ctx, text);
+    const ga = this.augment(g0.image, g0.rgbs, new Rng(ctx.seed));
+    const g = { ...g0, image: ga.images, rgbs: ga.rgbs };
     // running mean of w for 'tracked' truncation (not part of the loss)
     if (this.opts.target === 'generator') this.model.wAvg.assign(tf.tidy(() => tf.add(tf.mul(this.model.wAvg, 0.995), tf.mul(tf.mean(g.w, 0), 0.005))));
     const out = this.dForward(g.image, g.rgbs, this.dTextEmbeds(enc), wts.multiscale > 0, null);

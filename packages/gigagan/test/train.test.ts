@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { StepContext, initBackend } from '@ganzoo/core';
+import { Rng, StepContext, initBackend } from '@ganzoo/core';
 import { GigaGAN, GigaGANConfig, GigaGANTrainable, gradientPenalty, realImagesToRgbs, discriminatorForward, getter, presetConfig } from '../src';
 
 const SIZE = 16;
@@ -106,6 +106,33 @@ for (const backend of ['wasm', 'cpu']) {
       expect(tf.memory().numTensors).toBe(afterG);
       optD.dispose();
       optG.dispose();
+      images.dispose();
+      enc.dispose();
+      model.dispose();
+    });
+
+    test('DiffAugment (lucidrains horizontal flip): a flipped real batch equals flipping the batch by hand', () => {
+      const model = GigaGAN.create(microConfig(), { seed: 3 });
+      const enc = encoder(model.config.clip.dimLatent);
+      enc.encode(CAPTIONS).dispose();
+      const aug = new GigaGANTrainable(model, { encodeCaptions: (c) => enc.encode(c), gpEvery: 0, diffAugment: { prob: 1 } });
+      const plain = new GigaGANTrainable(model, { encodeCaptions: (c) => enc.encode(c), gpEvery: 0 });
+      // a seed whose draws flip the reals (2nd draw < 0.5) but not the fakes (4th draw >= 0.5)
+      let seed = 0;
+      for (;; seed++) {
+        const r = new Rng(seed);
+        const d = [r.random(), r.random(), r.random(), r.random()];
+        if (d[1] < 0.5 && d[3] >= 0.5) break;
+      }
+      const images = fixedBatch();
+      const ctx = { ...ctxFor(0, 'D'), seed };
+      const [a, b, c] = tf.tidy(() => [
+        aug.dLoss({ images, captions: CAPTIONS }, ctx).loss.arraySync() as number,
+        plain.dLoss({ images: tf.reverse(images, 2) as tf.Tensor4D, captions: CAPTIONS }, ctx).loss.arraySync() as number,
+        plain.dLoss({ images, captions: CAPTIONS }, ctx).loss.arraySync() as number,
+      ]);
+      expect(Math.abs(a - b)).toBeLessThan(1e-5 * Math.abs(b));
+      expect(Math.abs(a - c)).toBeGreaterThan(1e-6);
       images.dispose();
       enc.dispose();
       model.dispose();
