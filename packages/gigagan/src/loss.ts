@@ -326,21 +326,18 @@ export class GigaGANTrainable implements GanTrainable {
     return { loss: loss as tf.Scalar, logs };
   }
 
-  /** AdamW's decoupled decay (lucidrains' effective optimiser): p <- p (1 - lr wd) on >= 2-D parameters, before Adam's step. */
+  /**
+   * AdamW's decoupled decay (lucidrains' effective optimiser): p <- p (1 - lr wd) on >= 2-D parameters that have a
+   * gradient, before Adam's step (PyTorch AdamW's order). Returns the gradients unchanged.
+   */
   adjustGradients(phase: Phase, grads: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
     if (this.opts.weightDecay === 'lucidrains') {
       const vars = phase === 'G' ? this.gVariables() : this.dVariables();
-      const byName = new Map(vars.map((v) => [v.name, v]));
       tf.tidy(() => {
-        for (const name of Object.keys(grads)) {
-          const v = byName.get(name);
-          if (v && v.rank >= 2) v.assign(tf.mul(v, 1 - this.opts.lr * 0.01));
-        }
+        for (const v of vars) if (grads[v.name] && v.rank >= 2) v.assign(tf.mul(v, 1 - this.opts.lr * 0.01));
       });
     }
-    const out: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(grads)) out[k] = g.clone();
-    return out;
+    return grads;
   }
 
   emaUpdate(step: number): void {

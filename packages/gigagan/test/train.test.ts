@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng, StepContext, initBackend } from '@ganzoo/core';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { BatchSource, Rng, StepContext, initBackend, train } from '@ganzoo/core';
 import { GigaGAN, GigaGANConfig, GigaGANTrainable, gradientPenalty, realImagesToRgbs, discriminatorForward, getter, presetConfig } from '../src';
 
 const SIZE = 16;
@@ -109,6 +112,48 @@ for (const backend of ['wasm', 'cpu']) {
       images.dispose();
       enc.dispose();
       model.dispose();
+    });
+
+    full('core trainer: 2 steps with the GAN loop (GP on step index 1), checkpoint, resume to 3 steps', async () => {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gigagan-train-'));
+      const makeModel = () => {
+        const model = GigaGAN.create(microConfig(), { seed: 21 });
+        const enc = encoder(model.config.clip.dimLatent);
+        return { model, enc, tr: new GigaGANTrainable(model, { encodeCaptions: (c) => enc.encode(c), gpEvery: 2 }) };
+      };
+      const source = (): BatchSource & { batchSize: number } => {
+        let pos = 0;
+        return {
+          batchSize: 2,
+          get position() { return pos; },
+          seek(p: number) { pos = p; },
+          async next() {
+            pos += 2;
+            return { batch: { images: fixedBatch(), captions: CAPTIONS.slice() }, indices: [pos - 2, pos - 1] };
+          },
+        };
+      };
+      try {
+        const a = makeModel();
+        const r1 = await train(a.tr, source(), { outDir: out, steps: 2, seed: 5, sampleEvery: 0, checkpointEvery: 0 });
+        expect(r1.step).toBe(2);
+        expect(r1.nonFiniteTotal).toBe(0);
+        const log = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.event === undefined);
+        expect(log.length).toBe(2);
+        expect(log[1].losses['D/gradient_penalty']).toBeGreaterThan(0);
+        expect(log[0].losses['D/gradient_penalty']).toBeUndefined();
+        expect(Number.isFinite(log[1].losses['G/loss'])).toBe(true);
+        const b = makeModel();
+        const r2 = await train(b.tr, source(), { outDir: out, steps: 3, seed: 5, sampleEvery: 0, checkpointEvery: 0, resume: true });
+        expect(r2.resumedFrom).toBe(2);
+        expect(r2.step).toBe(3);
+        for (const m of [a, b]) {
+          m.enc.dispose();
+          m.model.dispose();
+        }
+      } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+      }
     });
 
     test('DiffAugment (lucidrains horizontal flip): a flipped real batch equals flipping the batch by hand', () => {
