@@ -198,7 +198,8 @@ export class GigaGANTrainable implements GanTrainable {
     const enc = this.encodings(batch);
     const rng = new Rng(ctx.seed);
     // the real pyramid is always derived from `real`, so flipping `real` flips its pyramid too
-    const real = this.augment(this.model.fromApi(batch.images), [], rng).images;
+    const realRaw = this.model.fromApi(batch.images);
+    const real = this.augment(realRaw, [], rng).images;
     const text = this.gText(enc);
     const g = this.fake(batch, ctx, text);
     // D's gradients only reach D's variables (G's ops are not on their path), so G's outputs act as constants here
@@ -226,8 +227,9 @@ export class GigaGANTrainable implements GanTrainable {
     if (enc && wts.matching > 0) {
       let tm = tEmb!;
       if (this.opts.matchingAware === 'mismatched' && tm.shape[0] > 1) tm = tf.concat([tf.slice(tm, [1, 0], [-1, -1]), tf.slice(tm, [0, 0], [1, -1])], 0);
-      const f = this.dForward(fakeImg, fakeRgbs, tm, false, null);
-      const r = this.dForward(real, realImagesToRgbs(this.model.config.D, real), tm, false, null);
+      // lucidrains feeds the matching-aware pass the images from before DiffAugment
+      const f = this.dForward(g.image, g.rgbs, tm, false, null);
+      const r = this.dForward(realRaw, realImagesToRgbs(this.model.config.D, realRaw), tm, false, null);
       const mal = matchingAwareLoss(r.logits, f.logits, sign);
       logs.matching_aware = mal;
       loss = tf.add(loss, tf.mul(mal, wts.matching));
