@@ -8,7 +8,7 @@ import { CLIP, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from '@ganzoo/encoders';
 import { l2NormalizeLast } from '@ganzoo/core';
 
 export interface GigaGANClipOptions {
-  /** Token positions kept (OpenClipAdapter max_text_len, 77). */
+  /** Token positions kept (OpenClipAdapter max_text_len = the CLIP's context length, 77). */
   maxTextLen?: number;
   /** End-of-text token id (49407 for the OpenAI BPE). */
   eosId?: number;
@@ -18,7 +18,7 @@ export class GigaGANClip {
   readonly maxTextLen: number;
   readonly eosId: number;
   constructor(readonly clip: CLIP, opts: GigaGANClipOptions = {}) {
-    this.maxTextLen = opts.maxTextLen ?? 77;
+    this.maxTextLen = opts.maxTextLen ?? clip.config.text.contextLength;
     this.eosId = opts.eosId ?? 49407;
   }
 
