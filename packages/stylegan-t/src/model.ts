@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { RawTensor, readSafetensors, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
-import { CLIP, DINO, DINOConfig, vitExpectedShapes } from '@ganzoo/encoders';
+import { CLIP, CLIPLoadOptions, DINO, DINOConfig, fromTfLayout, loadTokenizer } from '@ganzoo/encoders';
 import { makeConfig, PresetName, ResolvedConfig, resolveConfig, StyleGANTConfig } from './config';
 import { Generator, generatorShapes, initGeneratorParams, isGeneratorBuffer, NoiseMode } from './generator';
 import { DiscriminatorHeads, discriminatorShapes, initDiscriminatorParams, isDiscriminatorBuffer, ProjectedDiscriminator } from './discriminator';
@@ -39,6 +39,10 @@ export interface LoadOptions {
   dino?: DINO | string;
   /** Load model_D.safetensors when present (default true). */
   loadDiscriminator?: boolean;
+  /** Tokenizer folder (tokenizer.json + tokenizer_config.json) for a text tower read from mapping.clip.model.*. */
+  tokenizer?: string;
+  /** CLIP config / head counts for that text tower when they cannot be inferred (ViT-L/14 widths are inferred). */
+  textEncoderLoad?: Pick<CLIPLoadOptions, 'config' | 'heads'>;
 }
 
 export interface CreateOptions {
@@ -55,24 +59,11 @@ export function latentsFromSeeds(seeds: number[], zDim: number): tf.Tensor2D {
   return tf.tidy(() => tf.concat(seeds.map((s) => tf.randomNormal([1, zDim], 0, 1, 'float32', s >>> 0)), 0) as tf.Tensor2D);
 }
 
-/** A random DINO (timm layout) of the given width: 12 blocks, patch 16, 224 px. For tests and smoke runs. */
-export function randomDino(width: number, seed = 0, heads = Math.max(1, Math.floor(width / 64)) || 1): DINO {
-  const cfg: DINOConfig = { imageSize: 224, patchSize: 16, width, heads: width % heads === 0 ? heads : 1, layers: 12, mlpWidth: 4 * width, qkvBias: true, act: 'gelu', eps: 1e-6 };
-  const sd: Record<string, RawTensor> = {};
-  let k = 0;
-  for (const [name, shape] of Object.entries(vitExpectedShapes(cfg))) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    let data: Float32Array;
-    if (/norm\d?\.weight$/.test(name)) data = new Float32Array(n).fill(1);
-    else if (/(bias|norm\d?\.bias)$/.test(name)) data = new Float32Array(n);
-    else {
-      const t = tf.randomNormal([n], 0, name.includes('pos_embed') || name.includes('cls_token') ? 0.5 : 1 / Math.sqrt(shape[shape.length - 1] * (shape.length === 4 ? shape[1] * shape[2] : 1)), 'float32', (seed * 7919 + ++k) >>> 0);
-      data = t.dataSync() as Float32Array;
-      t.dispose();
-    }
-    sd[name] = { dtype: 'float32', shape, data, sourceDtype: 'F32' };
-  }
-  return DINO.fromStateDict(sd, { config: cfg });
+/** A random DINO (timm layout) of the given width: 12 blocks (hooks 2, 5, 8, 11), patch 16, 224 px. Tests / smoke runs. */
+export function randomDino(width: number, seed = 0): DINO {
+  const heads = width % 64 === 0 ? width / 64 : width % 2 === 0 ? 2 : 1;
+  const cfg: DINOConfig = { imageSize: 224, patchSize: 16, width, heads, layers: 12, mlpWidth: 4 * width, qkvBias: true, act: 'gelu', eps: 1e-6 };
+  return DINO.random(cfg, seed);
 }
 
 function isCLIP(x: unknown): x is CLIP {
@@ -128,8 +119,10 @@ export class StyleGANT {
       else if (typeof opts.textEncoder === 'string') textEncoder = await CLIP.fromPretrained(opts.textEncoder);
       else if (Object.keys(gsd).some((k) => k.startsWith('mapping.clip.model.'))) {
         const sub: Record<string, RawTensor> = {};
-        for (const [k, v] of Object.entries(gsd)) if (k.startsWith('mapping.clip.model.')) sub[k] = v;
-        textEncoder = CLIP.fromStateDict(sub, { prefix: 'mapping.clip.model.' });
+        // logit_scale belongs to the (deleted) image-text head: the text tower does not use it
+        for (const [k, v] of Object.entries(gsd)) if (k.startsWith('mapping.clip.model.') && k !== 'mapping.clip.model.logit_scale') sub[k] = v;
+        textEncoder = CLIP.fromStateDict(sub, { ...opts.textEncoderLoad, prefix: 'mapping.clip.model.' });
+        if (opts.tokenizer) textEncoder.tokenizer = await loadTokenizer(opts.tokenizer);
       }
       let D: ProjectedDiscriminator | null = null;
       const dFile = path.join(dir, 'model_D.safetensors');
@@ -157,11 +150,20 @@ export class StyleGANT {
   }
 
   /** Write config.json + model.safetensors (+ model_D.safetensors) with official keys and layouts (atomic writes). */
-  save(dir: string): void {
+  save(dir: string, opts: { includeTextEncoder?: boolean } = {}): void {
     this.checkAlive();
     fs.mkdirSync(dir, { recursive: true });
     const buffers = Object.keys(this.G.params).filter(isGeneratorBuffer);
     const g = exportStateDict(this.G.params, generatorShapes(this.resolved), generatorLayout);
+    // The official G holds its CLIP text tower as mapping.clip.model.*: written when asked, and by default in
+    // 'text_encoder' train mode, where that tower is what training changed.
+    const withText = opts.includeTextEncoder ?? this.resolved.trainMode === 'text_encoder';
+    if (withText) {
+      if (!this.textEncoder) throw new Error('StyleGAN-T save: includeTextEncoder needs a text encoder on the model');
+      for (const [k, v] of Object.entries(this.textEncoder.params.toRecord())) {
+        if (!k.startsWith('visual.')) g[`mapping.clip.model.${k}`] = fromTfLayout(k, v);
+      }
+    }
     try {
       saveSafetensors(path.join(dir, 'model.safetensors'), g, { metadata: { format: 'pt', buffers: JSON.stringify(buffers), producer: '@ganzoo/stylegan-t' } });
     } finally {

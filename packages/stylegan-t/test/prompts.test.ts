@@ -95,4 +95,22 @@ describe('prompts through a CLIP text encoder (tiny CLIP fixture)', () => {
     model.dispose();
     gClip.dispose();
   });
+
+  test('save with the text tower (mapping.clip.model.*) -> fromPretrained gives the same images from prompts', async () => {
+    const fs = await import('fs');
+    const os = await import('os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sgt-clip-'));
+    try {
+      m.save(dir, { includeTextEncoder: true });
+      const back = await StyleGANT.fromPretrained(dir, { tokenizer: tinyClip, textEncoderLoad: { heads: { text: clip.config.text.heads } } });
+      expect(back.textEncoder).not.toBeNull();
+      const a = m.generate({ prompts: ['a cat', 'a red car'], seed: 9 });
+      const b = back.generate({ prompts: ['a cat', 'a red car'], seed: 9 });
+      expect(relativeError(b, a)).toBeLessThan(1e-6);
+      tf.dispose([a, b]);
+      back.dispose(); // owns the text tower it read
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
