@@ -3,7 +3,8 @@
  * plus the composed training kernels and higher-order gradients every backend needs.
  *
  *   GANZOO_BACKEND=tensorflow|wasm|cpu   force one backend (no silent fallback)
- *   GANZOO_WASM_THREADS=N                wasm threads (0 or 1: single-threaded; default: all cores)
+ *   GANZOO_WASM_THREADS=N                wasm threads (0 or 1: single-threaded; default: all cores, except 1
+ *                                        inside jest workers, which already run one process per core)
  */
 import * as tf from '@tensorflow/tfjs';
 import os = require('os');
@@ -57,7 +58,10 @@ function requestedBackend(opts: InitBackendOptions): BackendName | null {
   return name as BackendName;
 }
 
-/** Threads to ask of wasm: option, else GANZOO_WASM_THREADS, else every core. */
+/**
+ * Threads to ask of wasm: option, else GANZOO_WASM_THREADS, else every core, except inside a jest worker (jest
+ * already runs one test process per core, where extra threads measured no faster; bench/notes-kernels.md).
+ */
 export function wasmThreadsWanted(opts: InitBackendOptions = {}): number {
   let n: number;
   const env = process.env.GANZOO_WASM_THREADS;
@@ -65,7 +69,7 @@ export function wasmThreadsWanted(opts: InitBackendOptions = {}): number {
   else if (env != null && env.trim() !== '') {
     n = Number(env);
     if (!Number.isInteger(n) || n < 0) throw new Error(`GANZOO_WASM_THREADS: expected a whole number >= 0, got '${env}'`);
-  } else n = os.cpus().length;
+  } else n = process.env.JEST_WORKER_ID !== undefined ? 1 : os.cpus().length;
   return Math.max(1, Math.min(Math.floor(n), 16));
 }
 

@@ -12,9 +12,10 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 function child(env: Record<string, string>, expr = 'initBackend().then((n) => { console.log(n, JSON.stringify(getBackendInfo())); })') {
   const script = `const { initBackend, getBackendInfo } = require('./packages/core/src/backend'); ${expr}`
     + '.catch((e) => { console.log("ERROR " + e.message); process.exitCode = 3; });';
+  const childEnv: Record<string, string | undefined> = { ...process.env, GANZOO_BACKEND: '', GANZOO_WASM_THREADS: '', ...env };
+  delete childEnv.JEST_WORKER_ID; // a plain node process, not a jest worker
   const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120000,
-    env: { ...process.env, GANZOO_BACKEND: '', GANZOO_WASM_THREADS: '', ...env },
+    cwd: ROOT, encoding: 'utf8', timeout: 120000, env: childEnv,
   });
   return { out: r.stdout, err: r.stderr, status: r.status };
 }
@@ -31,15 +32,16 @@ describe('initBackend in this (jest) process', () => {
   });
   afterAll(() => jest.restoreAllMocks());
 
-  test('picks wasm, multi-threaded on a multi-core machine, logs once, idempotent', async () => {
+  test('picks wasm (threaded when asked: jest workers default to 1 thread), logs once, idempotent', async () => {
     writes = [];
-    const name = await initBackend();
+    expect(wasmThreadsWanted()).toBe(1); // JEST_WORKER_ID is set here
+    const name = await initBackend({ threads: 2 });
     expect(name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
     const info = getBackendInfo()!;
     expect(info.name).toBe('wasm');
     expect(info.simd).toBe(true);
-    expect(info.threads).toBe(Math.min(os.cpus().length, 16));
+    expect(info.threads).toBe(Math.min(os.cpus().length, 2));
     expect(info.composedKernels).toEqual(expect.arrayContaining(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum']));
     expect(await initBackend()).toBe('wasm');
     expect(await Promise.all([initBackend(), initBackend()])).toEqual(['wasm', 'wasm']);
@@ -160,7 +162,11 @@ describe('initBackend in child processes (environment variables)', () => {
       expect(wasmThreadsWanted()).toBe(3);
       expect(wasmThreadsWanted({ threads: 1 })).toBe(1);
       process.env.GANZOO_WASM_THREADS = '';
-      expect(wasmThreadsWanted()).toBe(Math.min(os.cpus().length, 16));
+      expect(wasmThreadsWanted()).toBe(1); // inside a jest worker
+      const worker = process.env.JEST_WORKER_ID;
+      delete process.env.JEST_WORKER_ID;
+      expect(wasmThreadsWanted()).toBe(Math.min(os.cpus().length, 16)); // plain node: every core
+      process.env.JEST_WORKER_ID = worker;
     } finally {
       if (old === undefined) delete process.env.GANZOO_WASM_THREADS;
       else process.env.GANZOO_WASM_THREADS = old;
