@@ -64,7 +64,7 @@ function sampleKernels(weights: tf.Tensor, a: tf.Tensor2D | null, m: tf.Tensor2D
  * AdaptiveConv2DMod: softmax-weighted sum of N kernels per sample, StyleGAN2 (de)modulation, 'same' padding,
  * stride 1. x [B,H,W,in], weights [N,k,k,in,out], mod [b,in], kernelMod [b,N] (b divides B: rows are tiled
  * in the `(s b)` pattern as for the multi-scale discriminator). Fast path: the kernel mix and the modulation
- * are linear, so it runs N ordinary convolutions over the whole batch on x * (mod+1) and mixes the outputs.
+ * are linear, so it runs N ordinary convolutions over the whole batch on x * (mod+1) and mixes their outputs per sample.
  */
 export function adaptiveConv2dMod(
   x: tf.Tensor4D,
@@ -84,9 +84,14 @@ export function adaptiveConv2dMod(
     if (n === 1) {
       y = tf.conv2d(xs, tf.reshape(weights, [k1, k2, cin, cout]) as tf.Tensor4D, 1, 'same');
     } else {
-      const wcat = tf.reshape(tf.transpose(weights, [1, 2, 3, 0, 4]), [k1, k2, cin, n * cout]) as tf.Tensor4D;
-      const yn = tf.reshape(tf.conv2d(xs, wcat, 1, 'same'), [b, h, wd, n, cout]);
-      y = tf.sum(tf.mul(yn, tf.reshape(a!, [b, 1, 1, n, 1])), 3);
+      // one convolution per kernel (contiguous slices of the weights: no 5-D transpose, slow on wasm), mixed per sample
+      const terms: tf.Tensor[] = [];
+      for (let i = 0; i < n; i++) {
+        const wi = tf.reshape(tf.slice(weights, [i, 0, 0, 0, 0], [1, -1, -1, -1, -1]), [k1, k2, cin, cout]) as tf.Tensor4D;
+        const ai = tf.reshape(tf.slice(a!, [0, i], [b, 1]), [b, 1, 1, 1]);
+        terms.push(tf.mul(tf.conv2d(xs, wi, 1, 'same'), ai));
+      }
+      y = tf.addN(terms);
     }
     if (demod) {
       let w: tf.Tensor = a
