@@ -180,3 +180,29 @@ describe.each(BACKENDS)('second-order through ops on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe.each(BACKENDS)('StridedSlice gradient (missing in tfjs) on %s', (backend) => {
+  test.each([
+    [[4, 6, 5, 3], [0, 0, 0, 0], [4, 6, 5, 3], [1, 2, 2, 1], 0, 0, 0, 0],
+    [[4, 6, 5, 3], [1, 5, -1, 0], [3, 0, 0, 3], [1, -2, -1, 1], 0, 0, 0, 0],
+    [[4, 6, 5, 3], [0, 1], [0, 2], [1, 1], 1, 1, 0, 2],
+    [[4, 6, 5, 3], [0, 1], [0, 5], [1, 2], 0, 0, 1, 0],
+    [[7, 9], [1, 0], [7, 9], [3, 4], 0, 0, 0, 0],
+    [[2, 3, 4, 5, 6], [0, 1, 0, 1, 2], [2, 3, 4, 5, 6], [1, 1, 3, 2, 2], 0, 0, 0, 0],
+  ] as Array<[number[], number[], number[], number[], number, number, number, number]>)(
+    'x[%s] begin %s end %s strides %s', async (shape, b, e, st, bm, em, el, sh) => {
+      expect(await tf.setBackend(backend)).toBe(true);
+      const before = tf.memory().numTensors;
+      const [lhs, rhs] = tf.tidy(() => {
+        const x = tf.randomNormal(shape, 0, 1, 'float32', 1);
+        const f = (t: tf.Tensor) => tf.stridedSlice(t, b, e, st, bm, em, el, 0, sh);
+        const dy = tf.randomNormal(f(x).shape, 0, 1, 'float32', 2);
+        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dy)))(x);
+        expect(g.shape).toEqual(shape);
+        // Adjoint identity of a linear map: <slice(x), dy> = <x, grad(dy)>.
+        return [tf.sum(tf.mul(f(x), dy)).dataSync()[0], tf.sum(tf.mul(x, g)).dataSync()[0]];
+      });
+      expect(Math.abs(lhs - rhs)).toBeLessThan(1e-4 * Math.max(1, Math.abs(lhs)));
+      expect(tf.memory().numTensors).toBe(before);
+    });
+});

@@ -119,6 +119,56 @@ function outputBasedReplacements(): tf.GradConfig[] {
 // of their forward tensors, so their gradients are constants to a second differentiation. Differentiate
 // `x - tf.logSumExp(x, axis, true)` instead of tf.logSoftmax inside an R1 / MA-GP path.
 
+/**
+ * StridedSlice has no gradient in tfjs 4.22 (upfirdn2d-style downsampling uses it). The gradient scatters dy back
+ * to the sliced positions, one axis at a time, as reshape / pad / slice at rank <= 4.
+ */
+function stridedSliceGradient(): tf.GradConfig {
+  return {
+    kernelName: 'StridedSlice',
+    inputsToSave: ['x'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], [x]: Saved, attrs: Attrs) => ({
+      x: () => {
+        if (attrs.newAxisMask) throw new Error(`StridedSlice gradient: expected newAxisMask 0, got ${attrs.newAxisMask}`);
+        const info = tf.slice_util.sliceInfo(x.shape, attrs.begin, attrs.end, attrs.strides, attrs.beginMask,
+          attrs.endMask, attrs.ellipsisMask, attrs.newAxisMask, attrs.shrinkAxisMask);
+        const counts = x.shape.map((_, i) => {
+          const [b, e, st] = [info.begin[i], info.end[i], info.strides[i]];
+          return Math.max(0, Math.ceil(st > 0 ? (e - b) / st : (b - e) / -st));
+        });
+        let t = tf.reshape(dy as tf.Tensor, counts);
+        for (let i = 0; i < x.rank; i++) {
+          const D = x.shape[i];
+          const L = counts[i];
+          let b = info.begin[i];
+          let st = info.strides[i];
+          if (L === D && st === 1 && b === 0) continue;
+          const shape = t.shape.slice();
+          const pre = shape.slice(0, i).reduce((p, q) => p * q, 1);
+          const post = shape.slice(i + 1).reduce((p, q) => p * q, 1);
+          if (L === 0) {
+            shape[i] = D;
+            t = tf.zeros(shape);
+            continue;
+          }
+          let u = tf.reshape(t, [pre, L, 1, post]);
+          if (st < 0) {
+            u = tf.reverse(u, 1);
+            b -= (L - 1) * -st;
+            st = -st;
+          }
+          let v: tf.Tensor = tf.reshape(u, [pre, L, post]);
+          if (st > 1) v = tf.slice(tf.reshape(tf.pad(u, [[0, 0], [0, 0], [0, st - 1], [0, 0]]), [pre, L * st, post]), [0, 0, 0], [pre, (L - 1) * st + 1, post]);
+          v = tf.pad(v, [[0, 0], [b, D - b - ((L - 1) * st + 1)], [0, 0]]);
+          shape[i] = D;
+          t = tf.reshape(v, shape);
+        }
+        return t;
+      },
+    }),
+  };
+}
+
 let registered: string[] | null = null;
 
 /**
@@ -144,6 +194,7 @@ export function registerHigherOrderGradients(): string[] {
     add({ kernelName: k, inputsToSave: ['x'], gradFunc: (_dy: tf.Tensor | tf.Tensor[], [x]: Saved) => ({ x: () => tf.zeros(x.shape) }) });
   }
   for (const g of linearBackwardGradients()) add(g);
+  add(stridedSliceGradient());
   for (const g of outputBasedReplacements()) {
     if (tf.getGradient(g.kernelName) != null) tf.unregisterGradient(g.kernelName);
     tf.registerGradient(g);
