@@ -19,6 +19,7 @@ for (const backend of ['wasm', 'cpu']) {
     });
 
     test('D steps reduce D loss on a fixed batch; steps are leak-free; SN u and BN stats update', () => {
+      const start = tf.memory().numTensors;
       const model = BigGANDeep.create('tiny', { seed: 1 });
       const trainer = new BigGANDeepTrainer(model, { emaStart: 0, emaDecay: 0.9 });
       const batch = fixedBatch(2);
@@ -42,6 +43,8 @@ for (const backend of ['wasm', 'cpu']) {
       tf.dispose([batch.images, batch.labels]);
       trainer.dispose();
       model.dispose();
+      // model + trainer (EMA, optimizers, caches) leave nothing behind
+      expect(tf.memory().numTensors).toBe(start);
     });
 
     if (backend === 'wasm') {

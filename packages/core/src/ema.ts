@@ -28,7 +28,9 @@ export class EMA {
     if (!(this.decay >= 0 && this.decay <= 1)) throw new Error(`EMA: decay must be in [0, 1], found ${this.decay}`);
     this.filter = opts.filter ?? (() => true);
     for (const [name, v] of Object.entries(source)) {
-      this.shadow[name] = tf.variable(v.clone(), false, undefined, v.dtype);
+      const copy = v.clone();
+      this.shadow[name] = tf.variable(copy, false, undefined, v.dtype);
+      copy.dispose(); // the variable keeps its own reference to the data
     }
   }
 

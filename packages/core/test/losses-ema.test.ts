@@ -46,6 +46,9 @@ test('r1 penalty of a linear critic is (γ/2)‖w‖²', () => {
 
 test('EMA update, start step, copy and load; leak-free', () => {
   const src = { a: tf.variable(tf.tensor1d([1, 2])), n: tf.variable(tf.tensor1d([3], 'int32'), false) };
+  const n0 = tf.memory().numTensors;
+  new EMA(src).dispose();
+  expect(tf.memory().numTensors).toBe(n0);
   const ema = new EMA(src, { decay: 0.9, startStep: 2 });
   src.a.assign(tf.tensor1d([11, 12]));
   ema.update(0); // before start: pinned
