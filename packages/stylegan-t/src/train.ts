@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GanTrainable, LossResult, Phase, StepContext, TrainBatch, TrainDefaults } from '@ganzoo/core';
-import { CLIP } from '@ganzoo/encoders';
+import { CLIP, ParamMap as ClipParams } from '@ganzoo/encoders';
 import { Generator, isGeneratorBuffer } from './generator';
 import { isDiscriminatorBuffer, ProjectedDiscriminator } from './discriminator';
 import { blurSigma, clipGuidanceLoss, DEFAULT_LOSS_SETTINGS, emaBeta, LossSettings, prepareDInput, projectedDLoss, projectedGLoss } from './loss';
@@ -51,6 +51,8 @@ export class StyleGANTTrainer implements GanTrainable {
   /** The EMA generator (same architecture, its own variables). */
   readonly Gema: Generator;
   readonly D: ProjectedDiscriminator;
+  /** In 'text_encoder' mode: the EMA copy of G's CLIP text tower (official G_ema averages every G parameter). */
+  readonly emaTextEncoder: CLIP | null = null;
   /** Images seen so far (drives the blur fade and the EMA ramp); advanced by one batch per G update. */
   curNimg = 0;
   private optG: tf.Optimizer | null = null;
@@ -80,6 +82,12 @@ export class StyleGANTTrainer implements GanTrainable {
     const ema: ParamMap = {};
     for (const [k, v] of Object.entries(model.G.params)) ema[k] = makeVariable('Gema', k, v, false);
     this.Gema = new Generator(cfg, ema);
+    if (textMode) {
+      const enc = model.textEncoder as CLIP;
+      const vars = new Map<string, tf.Variable>();
+      for (const [k, v] of Object.entries(enc.params.toRecord())) vars.set(k, makeVariable('Gema_clip', k, v, false));
+      this.emaTextEncoder = new CLIP(enc.config, new ClipParams(vars), { tokenizer: enc.tokenizer, imageProcessor: enc.imageProcessor });
+    }
   }
 
   get config(): Record<string, unknown> {
@@ -202,6 +210,13 @@ export class StyleGANTTrainer implements GanTrainable {
         if (isGeneratorBuffer(k)) e.assign(v);
         else e.assign(tf.add(v, tf.mul(tf.sub(e, v), beta)));
       }
+      if (this.emaTextEncoder) {
+        const live = (this.model.textEncoder as CLIP).params;
+        for (const [k, e] of Object.entries(this.emaTextEncoder.params.toRecord())) {
+          const v = live.get(k);
+          e.assign(tf.add(v, tf.mul(tf.sub(e, v), beta)));
+        }
+      }
     });
   }
 
@@ -212,13 +227,14 @@ export class StyleGANTTrainer implements GanTrainable {
     for (const [k, v] of Object.entries(this.D.heads.params)) out[`D.${k}`] = v;
     if (this.model.resolved.trainMode === 'text_encoder' && this.model.textEncoder) {
       for (const [k, v] of Object.entries(this.model.textEncoder.params.toRecord())) out[`G.mapping.clip.model.${k}`] = v;
+      for (const [k, v] of Object.entries((this.emaTextEncoder as CLIP).params.toRecord())) out[`G_ema.mapping.clip.model.${k}`] = v;
     }
     return out;
   }
 
   /** Write the EMA generator as a model folder (config.json + model.safetensors) that StyleGANT.fromPretrained reads. */
   exportGenerator(dir: string): void {
-    const copy = new StyleGANT(this.model.config, this.Gema);
+    const copy = new StyleGANT(this.model.config, this.Gema, this.emaTextEncoder ?? this.model.textEncoder);
     copy.save(dir);
   }
 
@@ -228,7 +244,10 @@ export class StyleGANTTrainer implements GanTrainable {
       let c: tf.Tensor2D | null = null;
       if (this.model.resolved.cDim > 0) {
         if (cond.textEmbeddings) c = cond.textEmbeddings;
-        else if (cond.captions) c = this.textEmbeddings({ images: tf.zeros([seeds.length, 1, 1, 3]) as tf.Tensor4D, captions: cond.captions });
+        else if (cond.captions && this.emaTextEncoder) {
+          const e = this.emaTextEncoder.encodeText(this.emaTextEncoder.tokenize(cond.captions));
+          c = tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
+        } else if (cond.captions) c = this.textEmbeddings({ images: tf.zeros([seeds.length, 1, 1, 3]) as tf.Tensor4D, captions: cond.captions });
         else throw new Error('StyleGAN-T sample: captions (or textEmbeddings) are required');
       }
       const w = this.Gema.mapping(z, c, cond.truncation ?? 1);
@@ -270,6 +289,7 @@ export class StyleGANTTrainer implements GanTrainable {
 
   dispose(): void {
     for (const v of Object.values(this.Gema.params)) v.dispose();
+    this.emaTextEncoder?.dispose();
     this.optD?.dispose();
     this.optG?.dispose();
   }

@@ -88,6 +88,22 @@ describe('prompts through a CLIP text encoder (tiny CLIP fixture)', () => {
     expect(diff(tok, gClip.params.get('token_embedding.weight').dataSync())).toBe(true);
     expect(diff(syn, model.G.params['synthesis.b8.convs1.0.weight'].dataSync())).toBe(false);
     expect(diff(frozen, clip.params.get('token_embedding.weight').dataSync())).toBe(false);
+    // the EMA copy of the text tower moved too, and the exported EMA G carries it as mapping.clip.model.*
+    expect(diff(tok, (tr.emaTextEncoder as CLIP).params.get('token_embedding.weight').dataSync())).toBe(true);
+    const fs = await import('fs');
+    const os = await import('os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sgt-te-'));
+    try {
+      tr.exportGenerator(dir);
+      const back = await StyleGANT.fromPretrained(dir, { tokenizer: tinyClip, textEncoderLoad: { heads: { text: clip.config.text.heads } } });
+      const a = tr.sample([3], { captions: ['a cat'] });
+      const b = back.generate({ prompts: ['a cat'], seed: 3 });
+      expect(relativeError(b, a)).toBeLessThan(1e-6);
+      tf.dispose([a, b]);
+      back.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     const c = tf.zeros([2, 16]) as tf.Tensor2D;
     expect(() => tr.step({ images, textEmbeddings: c } as never)).toThrow(/needs captions in the batch/);
     tf.dispose([images, c]);
