@@ -100,7 +100,7 @@ describe('GigaGAN layers (core)', () => {
           }
         }
       }
-      // linear attention: [B,H,D,N]; out[e,n] = sum_d (sum_m softmax_n(k)[d,m] v[e,m]) softmax_d(q)[d,n] * scale
+      // linear attention, written features-first [B,H,D,N]: out[e,n] = sum_d (sum_m softmax_n(k)[d,m] v[e,m]) softmax_d(q)[d,n] * scale
       const ql = tf.randomNormal([1, 1, 3, 4], 0, 1, 'float32', 4) as tf.Tensor4D;
       const kl = tf.randomNormal([1, 1, 3, 4], 0, 1, 'float32', 5) as tf.Tensor4D;
       const vl = tf.randomNormal([1, 1, 3, 4], 0, 1, 'float32', 6) as tf.Tensor4D;
@@ -108,7 +108,9 @@ describe('GigaGAN layers (core)', () => {
       const ks = tf.softmax(kl, -1);
       const ctx = tf.matMul(ks.reshape([3, 4]), vl.reshape([3, 4]), false, true);
       const ref = tf.matMul(ctx, qs.reshape([3, 4]), true, false);
-      expect(relativeError(efficientLinearAttention(ql, kl, vl).reshape([3, 4]), ref)).toBeLessThan(1e-6);
+      // the function takes positions-first [B,H,N,D]: transpose the features-first inputs, and the output back
+      const tr = (t: tf.Tensor4D) => tf.transpose(t, [0, 1, 3, 2]) as tf.Tensor4D;
+      expect(relativeError(tr(efficientLinearAttention(tr(ql), tr(kl), tr(vl))).reshape([3, 4]), ref)).toBeLessThan(1e-6);
     });
   });
 });

@@ -111,8 +111,7 @@ function fTransformer(w: W, p: string, x: tf.Tensor4D, heads: number, depth: num
     if (full) {
       out = scaledDotProductAttention(q0, k0, v0); // Attend (non-flash): softmax(q k^T d^-1/2) v
     } else {
-      const tr = (t: tf.Tensor4D) => tf.transpose(t, [0, 1, 3, 2]) as tf.Tensor4D;
-      out = tr(efficientLinearAttention(tr(q0), tr(k0), tr(v0)));
+      out = efficientLinearAttention(q0, k0, v0);
     }
     let y = tf.reshape(mergeHeads(out), [b, h, wd, -1]) as tf.Tensor4D;
     if (full) y = fConv(w, `${a}.to_out`, y);

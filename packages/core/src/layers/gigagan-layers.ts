@@ -257,14 +257,17 @@ export function l2DistanceAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor
 
 /**
  * Linear attention of lucidrains' U-Net (Shen et al. 2021, "Efficient attention", eq. 5): softmax of q over
- * features, of k over positions, out = (k v^T)^T q * scale. q,k,v [B,H,D,N] (features-first), returns [B,H,D,N].
+ * features, of k over positions, out = q (k^T v) * scale. q, k, v [B,H,N,D] (positions-first, like
+ * scaledDotProductAttention); returns [B,H,N,D]. No transposes (they are slow on wasm at 256 px).
  */
 export function efficientLinearAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale?: number): tf.Tensor4D {
   return tf.tidy(() => {
-    const s = scale ?? 1 / Math.sqrt(q.shape[2]);
-    const qs = tf.mul(tf.softmax(tf.transpose(q, [0, 1, 3, 2]), -1), s); // [B,H,N,D] softmax over D
-    const ks = tf.softmax(k, -1); // [B,H,D,N] over N
-    const context = tf.matMul(ks, v, false, true); // [B,H,D,E]
-    return tf.matMul(context, qs, true, true) as tf.Tensor4D; // [B,H,E,N]
+    const s = scale ?? 1 / Math.sqrt(q.shape[3]);
+    const qs = tf.mul(tf.softmax(q, -1), s); // over features
+    // softmax over positions (axis 2), written out because tf.softmax only reduces the last axis
+    const ke = tf.exp(tf.sub(k, tf.max(k, 2, true)));
+    const ks = tf.div(ke, tf.sum(ke, 2, true));
+    const context = tf.matMul(ks, v, true, false); // [B,H,D,E]
+    return tf.matMul(qs, context) as tf.Tensor4D; // [B,H,N,E]
   });
 }
