@@ -206,3 +206,70 @@ describe.each(BACKENDS)('StridedSlice gradient (missing in tfjs) on %s', (backen
       expect(tf.memory().numTensors).toBe(before);
     });
 });
+
+/**
+ * First- and second-order backward passes through the layers core ships, on wasm (with the composed kernels) against
+ * cpu: catches kernels or gradients a backend lacks. Model: x -> conv2d(w) -> leakyRelu -> layer -> sum(c * .);
+ * first order: d/dx and d/dw; second order (R1-style): d/dw of sum((d/dx)^2).
+ */
+describe('backward passes through core layers: wasm (composed kernels) vs cpu', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const core = require('@ganzoo/core');
+  const fir = () => core.setupFilter([1, 3, 3, 1]);
+  const LAYERS: Record<string, (y: tf.Tensor4D) => tf.Tensor> = {
+    upfirdn2dDown2: (y) => core.upfirdn2d(y, fir(), { down: 2, padding: 1 }),
+    upsample2d: (y) => core.upsample2d(y, fir(), { up: 2 }),
+    downsample2d: (y) => core.downsample2d(y, fir(), { down: 2 }),
+    conv2dResampleUp: (y) => core.conv2dResample(y, tf.linspace(-0.5, 0.5, 3 * 3 * 4 * 3).reshape([3, 3, 4, 3]), fir(), { up: 2, padding: 1 }),
+    conv2dResampleDown: (y) => core.conv2dResample(y, tf.linspace(-0.5, 0.5, 3 * 3 * 4 * 3).reshape([3, 3, 4, 3]), fir(), { down: 2, padding: 1 }),
+    modulatedConv2d: (y) => core.modulatedConv2d(y, tf.linspace(-0.5, 0.5, 3 * 3 * 4 * 3).reshape([3, 3, 4, 3]),
+      tf.linspace(0.5, 1.5, 8).reshape([2, 4]), { padding: 1 }),
+    biasActLrelu: (y) => core.biasAct(y, tf.tensor1d([0.1, -0.1, 0.2, 0]), { act: 'lrelu' }),
+    groupNorm: (y) => core.groupNorm(y, 2),
+    layerNorm: (y) => core.layerNorm(y),
+    maxPool2x: (y) => core.maxPool2x(y),
+    pixelShuffleUnshuffle: (y) => core.pixelShuffle(core.pixelUnshuffle(y, 2), 2),
+    blur121: (y) => core.blur121(y),
+    resizeBilinearMatmul: (y) => core.resizeBilinearMatmul(y, 5, 7),
+    resizeBilinearHalfPixel: (y) => tf.image.resizeBilinear(y, [5, 7], false, true),
+    adaptiveConv2dMod: (y) => core.adaptiveConv2dMod(y, tf.linspace(-0.5, 0.5, 2 * 3 * 3 * 4 * 3).reshape([2, 3, 3, 4, 3]),
+      tf.linspace(0.1, 0.9, 8).reshape([2, 4]), tf.linspace(-1, 1, 4).reshape([2, 2])),
+    attention: (y) => {
+      const t = tf.reshape(y, [2, 1, -1, 4]) as tf.Tensor4D;
+      return core.scaledDotProductAttention(t, t, t);
+    },
+  };
+  const run = (layer: (y: tf.Tensor4D) => tf.Tensor) => tf.tidy(() => {
+    const x = tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 21);
+    const w0 = tf.randomNormal([3, 3, 3, 4], 0, 0.5, 'float32', 22);
+    const f = (xi: tf.Tensor, w: tf.Tensor) => {
+      const y = layer(tf.leakyRelu(tf.conv2d(xi as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 0.2) as tf.Tensor4D);
+      return tf.sum(tf.mul(y, tf.linspace(0.5, 1.5, y.size).reshape(y.shape)));
+    };
+    const [dx, dw] = tf.grads(f)([x, w0]);
+    const r1w = tf.grad((w: tf.Tensor) => tf.sum(tf.square(tf.grad((xi: tf.Tensor) => f(xi, w))(x))))(w0);
+    return tf.concat([dx.flatten(), dw.flatten(), r1w.flatten()]);
+  });
+
+  test.each(Object.keys(LAYERS))('%s', async (name) => {
+    await tf.setBackend('cpu');
+    const ref = run(LAYERS[name]);
+    const refV = ref.dataSync().slice();
+    ref.dispose();
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const got = run(LAYERS[name]);
+    const v = got.dataSync().slice();
+    got.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(v.every(Number.isFinite)).toBe(true);
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < v.length; i++) {
+      num = Math.max(num, Math.abs(v[i] - refV[i]));
+      den = Math.max(den, Math.abs(refV[i]));
+    }
+    expect(den).toBeGreaterThan(0);
+    expect(num / den).toBeLessThan(1e-4);
+  });
+});
