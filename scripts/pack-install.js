@@ -9,6 +9,8 @@ const path = require('path');
 
 const root = path.resolve(__dirname, '..');
 const PACKAGES = ['core', 'encoders', 'biggan-deep', 'stylegan-t', 'gigagan', 'galip'];
+/** Packed and installed too, without a README quick start: the `ganzoo` command. */
+const TOOLS = ['cli'];
 
 function sh(cmd, args, cwd, extraEnv = {}) {
   return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, ...extraEnv }, maxBuffer: 64 << 20 });
@@ -17,7 +19,7 @@ function sh(cmd, args, cwd, extraEnv = {}) {
 /** Packs each package; returns { name -> tarball path }. */
 function packAll(dest) {
   const out = {};
-  for (const p of PACKAGES) {
+  for (const p of [...PACKAGES, ...TOOLS]) {
     const dir = path.join(root, 'packages', p);
     if (!fs.existsSync(path.join(dir, 'dist', 'index.js'))) throw new Error(`packages/${p} is not built (dist/index.js missing): run npm run build`);
     const json = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', dest], dir));
@@ -52,9 +54,12 @@ function quickStart(readme) {
 
 /** CommonJS form of a quick start: imports stay on top (tsc turns them into require), the rest runs in an async main. */
 function asCommonJs(code) {
-  const lines = code.split('\n');
-  const isImport = (l) => /^import\s/.test(l);
-  return `${lines.filter(isImport).join('\n')}\nasync function main(): Promise<void> {\n${lines.filter((l) => !isImport(l)).join('\n')}\n}\n` +
+  const imports = [];
+  const body = code.replace(/^import\s[\s\S]*?['"][^'"\n]+['"];?[ \t]*$/gm, (m) => {
+    imports.push(m);
+    return '';
+  });
+  return `${imports.join('\n')}\nasync function main(): Promise<void> {\n${body}\n}\n` +
     'main().catch((e) => { console.error(e); process.exit(1); });\n';
 }
 
@@ -126,7 +131,7 @@ function writeNotebook(project) {
   return file;
 }
 
-module.exports = { PACKAGES, packAll, makeProject, sh, root, quickStart, asCommonJs, writeQuickStarts, writeNotebook };
+module.exports = { PACKAGES, TOOLS, packAll, makeProject, sh, root, quickStart, asCommonJs, writeQuickStarts, writeNotebook };
 
 if (require.main === module) {
   // By hand: pack, install, compile and run every quick start (CommonJS and ESM); keeps the project for a look.

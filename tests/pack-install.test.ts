@@ -42,7 +42,7 @@ describe('packed packages install and run in a fresh project', () => {
   });
 
   test('installed packages hold dist, README and shipped data, and no sources, tests or fixtures', () => {
-    for (const p of pi.PACKAGES as string[]) {
+    for (const p of [...pi.PACKAGES, ...pi.TOOLS] as string[]) {
       const dir = path.join(project, 'node_modules', '@ganzoo', p);
       expect(fs.lstatSync(dir).isSymbolicLink()).toBe(false);
       for (const f of ['dist/index.js', 'dist/index.d.ts', 'README.md', 'package.json']) {
@@ -80,6 +80,21 @@ describe('packed packages install and run in a fresh project', () => {
       expect(png.subarray(1, 4).toString()).toBe('PNG');
     }
   }, 300000);
+
+  test('the installed `ganzoo` command runs: make-shapes, info, and demo when the default model is shipped', () => {
+    const bin = path.join(project, 'node_modules', '.bin', 'ganzoo');
+    expect(fs.existsSync(bin)).toBe(true);
+    const dir = path.join(project, 'cli-run');
+    fs.mkdirSync(dir);
+    const env = { GANZOO_BACKEND: 'wasm', GANZOO_OFFLINE: '1', GANZOO_CACHE: path.join(work, 'cache'), GANZOO_PROGRESS: '0' };
+    pi.sh(bin, ['make-shapes', '--out', 'shapes', '--n', '8', '--size', '32', '--classes', 'shape'], dir, env);
+    const info = JSON.parse(pi.sh(bin, ['info', 'shapes', '--json'], dir, env));
+    expect(JSON.stringify(info)).toContain('circle');
+    if (fs.existsSync(path.join(root, 'packages', 'biggan-deep', 'weights', 'shapes-32'))) {
+      pi.sh(bin, ['demo', '--out', 'demo.png'], dir, env);
+      expect(fs.readFileSync(path.join(dir, 'demo.png')).subarray(1, 4).toString()).toBe('PNG');
+    }
+  }, 120000);
 
   const jupyter: boolean = nb.jupyterAvailable();
   if (!jupyter) {
