@@ -208,6 +208,10 @@ describe('Einsum', () => {
     ['i,i->', [[7], [7]]],
     ['bhqd,bhkd->bhqk', [[2, 2, 3, 4], [2, 2, 5, 4]]],
     ['i,j->ij', [[3], [4]]],
+    ['bij,bkj->bik', [[2, 3, 4], [2, 5, 4]]],
+    ['ij,jk->ki', [[3, 4], [4, 5]]],
+    ['abc,cd->abd', [[2, 3, 4], [4, 5]]],
+    ['bn,anm->bam', [[2, 3], [4, 3, 5]]],
   ] as Array<[string, number[][]]>)('%s', async (eq, shapes) => {
     const vals = shapes.map((s) => rand(s));
     const run = () => tf.tidy(() => tf.einsum(eq, ...vals.map((v, i) => tf.tensor(v, shapes[i]))));
@@ -216,6 +220,15 @@ describe('Einsum', () => {
     expect(relativeError(await on('cpu', () => tf.tidy(() => einsum(eq, vals.map((v, i) => tf.tensor(v, shapes[i]))))), ref))
       .toBeLessThan(TOL);
   });
+});
+
+test('Einsum with an index summed out of one operand (ij,kl->ijk; tfjs cpu returns 4 values here)', async () => {
+  const av = rand([2, 3]);
+  const bv = rand([4, 5]);
+  const got = await on('wasm', () => tf.tidy(() => tf.einsum('ij,kl->ijk', tf.tensor(av, [2, 3]), tf.tensor(bv, [4, 5]))));
+  const ref = await on('cpu', () => tf.tidy(() =>
+    tf.mul(tf.reshape(tf.tensor(av, [2, 3]), [2, 3, 1]), tf.reshape(tf.sum(tf.tensor(bv, [4, 5]), 1), [1, 1, 4]))));
+  expect(relativeError(got, ref)).toBeLessThan(TOL);
 });
 
 describe('MaxPoolGrad', () => {

@@ -27,9 +27,51 @@ export function unsortedSegmentSum(x: tf.Tensor, segmentIds: tf.Tensor, numSegme
   });
 }
 
-/** Einsum by the same transpose / broadcast-multiply / sum plan as the cpu kernel (backend_util's compute path). */
+/**
+ * Two-operand einsum without repeated indices as ONE batched GEMM: batch indices (in both inputs and the output),
+ * contracted ones (in both, not in the output), free ones (in one input and the output); indices in one input only
+ * and not in the output are summed out first. Returns null for any other form.
+ */
+function einsumAsMatMul(equation: string, tensors: tf.Tensor[]): tf.Tensor | null {
+  const m = /^([a-zA-Z]*),([a-zA-Z]*)->([a-zA-Z]*)$/.exec(equation.replace(/\s/g, ''));
+  if (!m || tensors.length !== 2) return null;
+  const [, ia, ib, io] = m;
+  const uniq = (t: string) => new Set(t).size === t.length;
+  if (!uniq(ia) || !uniq(ib) || !uniq(io) || ia.length !== tensors[0].rank || ib.length !== tensors[1].rank) return null;
+  if ([...io].some((c) => !ia.includes(c) && !ib.includes(c))) return null;
+  let [a, b] = tensors;
+  let sa = ia;
+  let sb = ib;
+  // Sum out indices that appear in one input only and not in the output.
+  const lonely = (s: string, other: string) => [...s].filter((c) => !other.includes(c) && !io.includes(c));
+  const la = lonely(sa, sb);
+  if (la.length) { a = tf.sum(a, la.map((c) => sa.indexOf(c))); sa = [...sa].filter((c) => !la.includes(c)).join(''); }
+  const lb = lonely(sb, sa);
+  if (lb.length) { b = tf.sum(b, lb.map((c) => sb.indexOf(c))); sb = [...sb].filter((c) => !lb.includes(c)).join(''); }
+  const batch = [...io].filter((c) => sa.includes(c) && sb.includes(c));
+  const contr = [...sa].filter((c) => sb.includes(c) && !io.includes(c));
+  const freeA = [...sa].filter((c) => !sb.includes(c));
+  const freeB = [...sb].filter((c) => !sa.includes(c));
+  const dim = (c: string) => (sa.includes(c) ? a.shape[sa.indexOf(c)] : b.shape[sb.indexOf(c)]);
+  const prod = (cs: string[]) => cs.reduce((p, c) => p * dim(c), 1);
+  const at = tf.transpose(a, [...batch, ...freeA, ...contr].map((c) => sa.indexOf(c)));
+  const bt = tf.transpose(b, [...batch, ...contr, ...freeB].map((c) => sb.indexOf(c)));
+  const r = tf.matMul(tf.reshape(at, [prod(batch), prod(freeA), prod(contr)]) as tf.Tensor3D,
+    tf.reshape(bt, [prod(batch), prod(contr), prod(freeB)]) as tf.Tensor3D);
+  const order = [...batch, ...freeA, ...freeB];
+  const out = tf.reshape(r, order.map(dim));
+  return tf.transpose(out, [...io].map((c) => order.indexOf(c)));
+}
+
+/**
+ * Einsum. Two-operand contractions run as one batched GEMM (einsumAsMatMul); everything else by the same
+ * transpose / broadcast-multiply / sum plan as the cpu kernel (backend_util's compute path), which materialises
+ * the full outer product and is only fit for small tensors.
+ */
 export function einsum(equation: string, tensors: tf.Tensor[]): tf.Tensor {
   return tf.tidy(() => {
+    const fast = einsumAsMatMul(equation, tensors);
+    if (fast) return fast;
     const bu = tf.backend_util;
     const { allDims, summedDims, idDims } = bu.decodeEinsumEquation(equation, tensors.length);
     bu.checkEinsumDimSizes(allDims.length, idDims, tensors);
