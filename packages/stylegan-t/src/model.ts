@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { RawTensor, readSafetensors, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
-import { CLIP, CLIPLoadOptions, DINO, DINOConfig, fromTfLayout, loadTokenizer } from '@ganzoo/encoders';
+import { CLIP, CLIPLoadOptions, DINO, DINOConfig, DINOLoadOptions, fromTfLayout, loadTokenizer } from '@ganzoo/encoders';
 import { makeConfig, PresetName, ResolvedConfig, resolveConfig, StyleGANTConfig } from './config';
 import { Generator, generatorShapes, initGeneratorParams, isGeneratorBuffer, NoiseMode } from './generator';
 import { DiscriminatorHeads, discriminatorShapes, initDiscriminatorParams, isDiscriminatorBuffer, ProjectedDiscriminator } from './discriminator';
@@ -43,6 +43,8 @@ export interface LoadOptions {
   tokenizer?: string;
   /** CLIP config / head counts for that text tower when they cannot be inferred (ViT-L/14 widths are inferred). */
   textEncoderLoad?: Pick<CLIPLoadOptions, 'config' | 'heads'>;
+  /** DINO config / heads for a `dino.model.model.*` tower when they cannot be inferred (ViT-S/16, ViT-B are inferred). */
+  dinoLoad?: Pick<DINOLoadOptions, 'config' | 'heads'>;
 }
 
 export interface CreateOptions {
@@ -75,6 +77,8 @@ export class StyleGANT {
   private disposed = false;
   /** Whether dispose() frees the text encoder (true when this model loaded it itself). */
   ownsTextEncoder = false;
+  /** Whether dispose() frees the discriminator's DINO (false when the caller passed it in). */
+  ownsDino = true;
 
   constructor(
     readonly config: StyleGANTConfig,
@@ -96,7 +100,9 @@ export class StyleGANT {
       const dino = opts.dino ?? randomDino(cfg.dino.embed_dim, seed + 1);
       D = new ProjectedDiscriminator(cfg, new DiscriminatorHeads(cfg, initDiscriminatorParams(cfg, seed + 2)), dino);
     }
-    return new StyleGANT(config, G, opts.textEncoder ?? null, D);
+    const model = new StyleGANT(config, G, opts.textEncoder ?? null, D);
+    model.ownsDino = !opts.dino;
+    return model;
   }
 
   /**
@@ -134,7 +140,7 @@ export class StyleGANT {
         else if (Object.keys(dsd).some((k) => k.startsWith('dino.model.model.'))) {
           const sub: Record<string, RawTensor> = {};
           for (const [k, v] of Object.entries(dsd)) if (k.startsWith('dino.model.model.')) sub[k] = v;
-          dino = DINO.fromStateDict(sub, { prefix: 'dino.model.model.' });
+          dino = DINO.fromStateDict(sub, { ...opts.dinoLoad, prefix: 'dino.model.model.' });
         }
         const heads = new DiscriminatorHeads(cfg, paramsFromTensors('D', convertStateDict(dsd, discriminatorShapes(cfg), discriminatorLayout, `StyleGAN-T discriminator (${dFile})`, /^dino\./), isDiscriminatorBuffer));
         if (dino) D = new ProjectedDiscriminator(cfg, heads, dino);
@@ -142,6 +148,7 @@ export class StyleGANT {
       }
       const model = new StyleGANT(config, G, textEncoder, D);
       model.ownsTextEncoder = !!textEncoder && textEncoder !== opts.textEncoder;
+      model.ownsDino = !(opts.dino instanceof DINO);
       return model;
     } catch (e) {
       disposeParams(G.params);
@@ -320,14 +327,14 @@ export class StyleGANT {
     return Object.entries(this.G.params).filter(([k]) => !isGeneratorBuffer(k)).reduce((a, [, v]) => a + v.size, 0);
   }
 
-  /** Free every tensor the model holds (G, D heads, DINO, text encoder). */
+  /** Free the model's tensors (G, D heads, and the DINO / text encoder unless the caller passed them in). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     disposeParams(this.G.params);
     if (this.D) {
       disposeParams(this.D.heads.params);
-      this.D.dino.dispose();
+      if (this.ownsDino) this.D.dino.dispose();
     }
     if (this.ownsTextEncoder) this.textEncoder?.dispose();
   }

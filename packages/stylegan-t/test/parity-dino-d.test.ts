@@ -56,3 +56,34 @@ maybe('StyleGAN-T discriminator end to end through DINO (official fixture)', () 
     });
   }
 });
+
+const sgt = parityFixture('stylegan-t');
+(dir && sgt ? test : test.skip)('fromPretrained reads an official-layout model_D (heads.* + dino.model.model.*) and reproduces the logits', async () => {
+  const fs = await import('fs');
+  const os = await import('os');
+  const { saveSafetensors } = await import('@ganzoo/core');
+  const { StyleGANT } = await import('../src');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sgt-d-'));
+  try {
+    fs.copyFileSync(path.join(sgt as string, 'model', 'config.json'), path.join(tmp, 'config.json'));
+    fs.copyFileSync(path.join(sgt as string, 'model', 'model.safetensors'), path.join(tmp, 'model.safetensors'));
+    const heads = readSafetensors(path.join(dir as string, 'model', 'model_D.safetensors')).tensors;
+    const vit = readSafetensors(path.join(dir as string, 'model', 'model.safetensors')).tensors;
+    const all: Record<string, (typeof heads)[string]> = { ...heads };
+    for (const [k, v] of Object.entries(vit)) all[`dino.model.model.${k}`] = v;
+    saveSafetensors(path.join(tmp, 'model_D.safetensors'), all);
+    const m = await StyleGANT.fromPretrained(tmp, { dinoLoad: { heads: 2 } });
+    expect(m.D).not.toBeNull();
+    const io = readFixture(dir as string).io;
+    const x = nchwToNhwc(io['input.image224']) as tf.Tensor4D;
+    const c = tf.tensor(io['input.c_text_embedding'].data as Float32Array, io['input.c_text_embedding'].shape) as tf.Tensor2D;
+    const logits = m.D!.forward(x, c, { pCrop: 0 });
+    const err = relativeError(logits, io['d224/output.logits']);
+    console.log('fromPretrained D d224 logits relative error:', err);
+    expect(err).toBeLessThan(1e-4);
+    tf.dispose([x, c, logits]);
+    m.dispose();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
