@@ -7,8 +7,9 @@
  * cpu:  Conv2DBackpropFilter (built-in runs at ~0.01 GFLOP/s), DepthwiseConv2dNativeBackpropFilter (10x) and
  *       UnsortedSegmentSum (built-in makes one pass over x per segment: 9-13 s for a 1000-class embedding gradient)
  *       replaced.
- * both: ResizeBilinearGrad and ResizeNearestNeighborGrad replaced by exact adjoints of the forward kernels (the
- *       built-ins ignore halfPixelCenters; cpu's bilinear one also returns [N,W,H,C] for non-square images).
+ * both: ResizeBilinearGrad and ResizeNearestNeighborGrad: exact adjoints of the forward kernels where the built-ins
+ *       are wrong (all of them ignore halfPixelCenters; cpu's nearest one is also wrong for non-square sizes), the
+ *       built-in elsewhere (cpu's bilinear one with its swapped [N,W,H,C] output shape corrected).
  */
 import * as tf from '@tensorflow/tfjs';
 import {
