@@ -103,7 +103,8 @@ describe('packed packages install and run in a fresh project', () => {
     console.warn(`${msg}: installed-package notebook skipped`);
   }
   (jupyter ? test : test.skip)('a tslab notebook in the fresh project imports the installed packages and displays an image', () => {
-    nb.installKernel();
+    // the kernel spec is shared with tests/notebooks.test.ts (same content): install it only when missing
+    if (!fs.existsSync(path.join(root, '.jupyter', 'share', 'jupyter', 'kernels', 'tslab', 'kernel.json'))) nb.installKernel();
     const file = pi.writeNotebook(project);
     const r = nb.runNotebook(file, path.join(work, 'nb-out'));
     if (!r.ok) throw new Error(`nbconvert failed for ${file}:\n${r.output.split('\n').slice(-60).join('\n')}`);
