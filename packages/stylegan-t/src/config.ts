@@ -45,6 +45,8 @@ export interface DinoInfo {
   img_resolution: number;
   /** DiscHead cmap_dim (official 64). */
   cmap_dim?: number;
+  /** Attention heads of the DINO ViT (ViT-S/16: 6); only needed to rebuild a DINO stored in model_D whose width is not a multiple of 64. */
+  heads?: number;
 }
 
 export interface StyleGANTConfig {
@@ -204,7 +206,7 @@ export function resolveConfig(cfg: StyleGANTConfig): ResolvedConfig {
     blocks,
     numWs,
     mappingLayers: 2,
-    dino: { embed_dim: dino.embed_dim, n_hooks: dino.n_hooks, img_resolution: dino.img_resolution ?? 224, cmap_dim: dino.cmap_dim ?? 64 },
+    dino: { embed_dim: dino.embed_dim, n_hooks: dino.n_hooks, img_resolution: dino.img_resolution ?? 224, cmap_dim: dino.cmap_dim ?? 64, heads: dino.heads ?? 0 },
     dCDim: D.c_dim,
     diffaug: D.diffaug ?? true,
     pCrop,

@@ -140,7 +140,7 @@ export class StyleGANT {
         else if (Object.keys(dsd).some((k) => k.startsWith('dino.model.model.'))) {
           const sub: Record<string, RawTensor> = {};
           for (const [k, v] of Object.entries(dsd)) if (k.startsWith('dino.model.model.')) sub[k] = v;
-          dino = DINO.fromStateDict(sub, { ...opts.dinoLoad, prefix: 'dino.model.model.' });
+          dino = DINO.fromStateDict(sub, { ...(cfg.dino.heads ? { heads: cfg.dino.heads } : {}), ...opts.dinoLoad, prefix: 'dino.model.model.' });
         }
         const heads = new DiscriminatorHeads(cfg, paramsFromTensors('D', convertStateDict(dsd, discriminatorShapes(cfg), discriminatorLayout, `StyleGAN-T discriminator (${dFile})`, /^dino\./), isDiscriminatorBuffer));
         if (dino) D = new ProjectedDiscriminator(cfg, heads, dino);
@@ -157,7 +157,7 @@ export class StyleGANT {
   }
 
   /** Write config.json + model.safetensors (+ model_D.safetensors) with official keys and layouts (atomic writes). */
-  save(dir: string, opts: { includeTextEncoder?: boolean } = {}): void {
+  save(dir: string, opts: { includeTextEncoder?: boolean; includeDino?: boolean } = {}): void {
     this.checkAlive();
     fs.mkdirSync(dir, { recursive: true });
     const buffers = Object.keys(this.G.params).filter(isGeneratorBuffer);
@@ -178,13 +178,19 @@ export class StyleGANT {
     }
     if (this.D) {
       const d = exportStateDict(this.D.heads.params, discriminatorShapes(this.resolved), discriminatorLayout);
+      // the frozen DINO as the official D state_dict holds it (dino.model.model.<timm key>)
+      if (opts.includeDino ?? true) {
+        for (const [k, v] of Object.entries(this.D.dino.params.toRecord())) d[`dino.model.model.${k}`] = fromTfLayout(k, v);
+      }
       try {
         saveSafetensors(path.join(dir, 'model_D.safetensors'), d, { metadata: { format: 'pt', producer: '@ganzoo/stylegan-t' } });
       } finally {
         tf.dispose(Object.values(d));
       }
     }
-    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(this.config, null, 2));
+    const config: StyleGANTConfig = JSON.parse(JSON.stringify(this.config));
+    if (this.D) config.dino = { ...config.dino, heads: this.D.dino.config.heads };
+    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
   }
 
   private checkAlive(): void {

@@ -156,3 +156,24 @@ const fx = parityFixture('stylegan-t');
   tf.dispose([z, c, img, ref]);
   m.dispose();
 });
+
+test('save -> fromPretrained keeps the discriminator (heads + its DINO) and its logits', async () => {
+  const m = StyleGANT.create('tiny', { seed: 4, withDiscriminator: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sgt-d-'));
+  try {
+    m.save(dir);
+    const back = await StyleGANT.fromPretrained(dir);
+    expect(back.D).not.toBeNull();
+    const x = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const c = tf.randomNormal([2, 32], 0, 0.2, 'float32', 2) as tf.Tensor2D;
+    const a = m.D!.forward(x, c, { augment: false });
+    const b = back.D!.forward(x, c, { augment: false });
+    expect(a.shape).toEqual([2, 5 * 196]);
+    expect(relativeError(b, a)).toBe(0);
+    tf.dispose([x, c, a, b]);
+    back.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    m.dispose();
+  }
+});
