@@ -76,7 +76,6 @@ export function wasmThreadsWanted(opts: InitBackendOptions = {}): number {
 /** Load a native tfjs-node package; returns an error message instead of throwing when it is absent or broken. */
 function tryNative(pkg: string): string | null {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     require(pkg);
   } catch (e) {
     return `${pkg}: ${(e as Error).message.split('\n')[0]}`;
@@ -104,7 +103,6 @@ async function initTensorflow(): Promise<BackendInfo | string> {
 }
 
 async function initWasm(threads: number): Promise<BackendInfo | string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   const env = tf.env();
   const errors: string[] = [];

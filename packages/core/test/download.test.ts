@@ -315,7 +315,6 @@ describe('resolveWeights over a real HTTP server on 127.0.0.1', () => {
   });
 
   const devFull = fs.existsSync('/dev/full');
-  // eslint-disable-next-line no-console
   if (!devFull) console.warn('no /dev/full on this system: the disk-full test is skipped');
   (devFull ? test : test.skip)('disk full while writing: an error, and no partial file is left in the cache', async () => {
     // The partial file is a symlink to /dev/full, so every write fails with ENOSPC as on a full disk.

@@ -213,7 +213,6 @@ describe.each(BACKENDS)('StridedSlice gradient (missing in tfjs) on %s', (backen
  * first order: d/dx and d/dw; second order (R1-style): d/dw of sum((d/dx)^2).
  */
 describe('backward passes through core layers: wasm (composed kernels) vs cpu', () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const core = require('@ganzoo/core');
   const fir = () => core.setupFilter([1, 3, 3, 1]);
   const LAYERS: Record<string, (y: tf.Tensor4D) => tf.Tensor> = {

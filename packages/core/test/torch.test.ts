@@ -130,7 +130,6 @@ describe('parity checkpoints', () => {
       expect({ k, shape: bin[k].shape, dtype: bin[k].dtype }).toEqual({ k, shape: st[k].shape, dtype: st[k].dtype });
       expect(bytesOf(bin[k]).equals(bytesOf(st[k]))).toBe(true);
     }
-    // eslint-disable-next-line no-console
     console.log(`legacy reader: ${Object.keys(bin).length} tensors in ${ms} ms`);
   });
 

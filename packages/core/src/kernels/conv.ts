@@ -132,7 +132,7 @@ export function conv2dBackpropFilterByConv(
   return tf.tidy(() => {
     const info = convInfo(x.shape, filterShape, g.strides, g.pad, g.dimRoundingMode, false);
     checkDy(dy, info, 'Conv2DBackpropFilter');
-    const [KH, KW, ci, co] = filterShape;
+    const [KH, KW] = filterShape;
     const { strideHeight: sh, strideWidth: sw, outHeight: OH, outWidth: OW } = info;
     const rows = (OH - 1) * sh + KH;
     const cols = (OW - 1) * sw + KW;
@@ -154,7 +154,7 @@ export function conv2dBackpropFilterByTaps(
   return tf.tidy(() => {
     const info = convInfo(x.shape, filterShape, g.strides, g.pad, g.dimRoundingMode, false);
     checkDy(dy, info, 'Conv2DBackpropFilter');
-    const [KH, KW, ci, co] = filterShape;
+    const [KH, KW, , co] = filterShape;
     const rowsN = info.batchSize * info.outHeight * info.outWidth;
     const dy2 = tf.reshape(dy, [rowsN, co]) as tf.Tensor2D;
     const tap = tapReader(x, info, KH, KW, true);

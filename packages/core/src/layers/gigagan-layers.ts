@@ -78,7 +78,7 @@ export function adaptiveConv2dMod(
     const eps = opts.eps ?? 1e-8;
     const { m, a, n } = prepMods(x, weights, mod, kernelMod);
     const [, k1, k2, cin, cout] = weights.shape;
-    const [b, h, wd] = x.shape;
+    const [b] = x.shape;
     const xs = tf.mul(x, tf.reshape(tf.add(m, 1), [b, 1, 1, cin])) as tf.Tensor4D;
     let y: tf.Tensor;
     if (n === 1) {
