@@ -57,7 +57,6 @@ async function setupBackend(name?: string): Promise<string> {
   }
   const want = name ?? process.env.GANZOO_BACKEND ?? 'cpu';
   if (want === 'wasm') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('@tensorflow/tfjs-backend-wasm');
     if (await tf.setBackend('wasm')) return 'wasm';
   }

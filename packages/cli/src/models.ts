@@ -118,11 +118,9 @@ export function resolveModelRef(ref: string): ResolvedModel {
 export function loadPackage(family: Family, need: keyof ModelPackageApi): ModelPackageApi {
   let api: ModelPackageApi;
   if (family.id === 'dcgan') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     api = require('./dcgan') as ModelPackageApi;
   } else {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       api = require(family.packageName) as ModelPackageApi;
     } catch (e) {
       throw new CliError(`model '${family.id}' is not available: could not load ${family.packageName} (${(e as Error).message.split('\n')[0]})`, EXIT.UNAVAILABLE);

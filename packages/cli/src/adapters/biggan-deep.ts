@@ -19,7 +19,6 @@ import { readSafetensors } from '@ganzoo/core';
 export const SHIPPED_ID = 'biggan-deep-shapes';
 
 export function shippedDir(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return path.join(path.dirname(require.resolve('@ganzoo/biggan-deep/package.json')), 'weights', 'shapes-32');
 }
 
