@@ -3,7 +3,6 @@
  * would run them, and checks each produced an inline PNG. The packages must be built (npm test runs `tsc -b` first).
  */
 import * as fs from 'fs';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const nb = require('../scripts/notebooks.js');
 
 const notebooks: string[] = nb.listNotebooks();
