@@ -177,3 +177,22 @@ test('save -> fromPretrained keeps the discriminator (heads + its DINO) and its 
     m.dispose();
   }
 });
+
+test('unconditional G / D (conditional: false, c_dim 0): w = x, heads without the text projection', () => {
+  const cfg = PRESETS.tiny();
+  cfg.G.conditional = false;
+  cfg.text_dim = 0;
+  cfg.D.c_dim = 0;
+  cfg.G.synthesis_kwargs.architecture = 'orig';
+  const m = StyleGANT.create(cfg, { seed: 2, withDiscriminator: true });
+  const before = tf.memory().numTensors;
+  expect(m.resolved.wDim).toBe(16);
+  const img = m.generate({ batchSize: 3, seed: 1, truncation: 0.5 });
+  expect(img.shape).toEqual([3, 32, 32, 3]);
+  const logits = m.D!.forward(img, null, { augment: true, seed: 2 });
+  expect(logits.shape).toEqual([3, 5 * 196]);
+  expect(() => m.generate({ textEmbeddings: tf.zeros([1, 16]) as tf.Tensor2D })).toThrow(/unconditional/);
+  tf.dispose([img, logits]);
+  expect(tf.memory().numTensors).toBe(before + 1); // the zeros given to the refused call
+  m.dispose();
+});
