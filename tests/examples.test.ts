@@ -1,11 +1,12 @@
 /**
  * The fine-tuning examples (examples/finetune/*.ts) run 2 steps each on a small procedural shapes set, offline (the
  * text models get the encoders' tiny CLIP fixture), and leave finite losses, a checkpoint and an exported generator that loads back with the package's loader.
- * Type-checking them is `npx tsc -p examples`.
+ * They type-check against the built packages' .d.ts (`npx tsc -p examples`; npm test builds first).
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { makeShapes } from '@ganzoo/core';
 import { BigGANDeep } from '@ganzoo/biggan-deep';
@@ -80,4 +81,10 @@ maybe('examples/finetune/%s.ts trains 2 steps, checkpoints and exports a generat
   expect(image.shape[3]).toBe(3);
   expect(Array.from(image.dataSync()).every(Number.isFinite)).toBe(true);
   image.dispose();
+}, 120000);
+
+test('the examples type-check against the built packages (tsc -p examples)', () => {
+  const root = path.resolve(__dirname, '..');
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'examples', '--pretty', 'false'], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tsc -p examples failed:\n${r.stdout}${r.stderr}`);
 }, 120000);
