@@ -65,8 +65,8 @@ export function projectedGLoss(fakeLogits: tf.Tensor2D): tf.Scalar {
 }
 
 /**
- * CLIP guidance (StyleGAN-T sec. 3.3): [random 64 crop if larger] -> area resize to 224 -> [0, 1] -> OpenAI CLIP
- * normalisation -> image features -> mean arccos(<x^, c^>)^2 against the text embeddings c.
+ * CLIP guidance (StyleGAN-T sec. 3.3): [random 64 crop if larger] -> area resize to 224 -> [0, 1] -> [bicubic to the
+ * CLIP input size] -> OpenAI CLIP normalisation -> image features -> mean arccos(<x^, c^>)^2 against the text embeddings c.
  */
 export function clipGuidanceLoss(clip: CLIP, images: tf.Tensor4D, textEmbeds: tf.Tensor2D, seed = 0): tf.Scalar {
   const size = clip.config.vision.imageSize;
@@ -78,8 +78,10 @@ export function clipGuidanceLoss(clip: CLIP, images: tf.Tensor4D, textEmbeds: tf
       const [ry, rx] = Array.from(r.dataSync());
       x = tf.slice(x, [0, Math.min(h - 64, Math.floor(ry * (h - 63))), Math.min(w - 64, Math.floor(rx * (w - 63))), 0], [-1, 64, 64, -1]);
     }
-    x = resizeImages(x, size, size, 'area');
+    x = resizeImages(x, 224, 224, 'area'); // loss.py: F.interpolate(gen_img, 224, mode='area')
     x = tf.div(tf.add(x, 1), 2) as tf.Tensor4D;
+    // networks/clip.py encode_image: bicubic resize to the CLIP input size (identity for ViT-L/14 at 224)
+    if (size !== 224) x = resizeImages(x, size, size, 'bicubic');
     x = tf.div(tf.sub(x, tf.tensor1d(OPENAI_CLIP_MEAN)), tf.tensor1d(OPENAI_CLIP_STD)) as tf.Tensor4D;
     return clipSphericalLoss(clip.encodeImage(x), textEmbeds);
   });
