@@ -55,6 +55,8 @@ export class StyleGANTTrainer implements GanTrainable {
   readonly emaTextEncoder: CLIP | null = null;
   /** Images seen so far (drives the blur fade and the EMA ramp); advanced by one batch per G update. */
   curNimg = 0;
+  /** Text embeddings of the first training batch: the sample grid's conditioning when the caller gives none. */
+  private sampleText: tf.Tensor2D | null = null;
   private optG: tf.Optimizer | null = null;
   private optD: tf.Optimizer | null = null;
   private stepCount = 0;
@@ -122,6 +124,12 @@ export class StyleGANTTrainer implements GanTrainable {
 
   /** c_enc: the batch's text embeddings, or the loss CLIP's L2-normalised encoding of its captions. */
   private textEmbeddings(batch: StyleGANTBatch): tf.Tensor2D {
+    const c = this.encodeBatchText(batch);
+    if (!this.sampleText) this.sampleText = tf.keep(c.clone());
+    return c;
+  }
+
+  private encodeBatchText(batch: StyleGANTBatch): tf.Tensor2D {
     const B = batch.images.shape[0];
     const cDim = this.model.resolved.cDim;
     if (batch.textEmbeddings) {
@@ -247,8 +255,11 @@ export class StyleGANTTrainer implements GanTrainable {
         else if (cond.captions && this.emaTextEncoder) {
           const e = this.emaTextEncoder.encodeText(this.emaTextEncoder.tokenize(cond.captions));
           c = tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
-        } else if (cond.captions) c = this.textEmbeddings({ images: tf.zeros([seeds.length, 1, 1, 3]) as tf.Tensor4D, captions: cond.captions });
-        else throw new Error('StyleGAN-T sample: captions (or textEmbeddings) are required');
+        } else if (cond.captions) c = this.encodeBatchText({ images: tf.zeros([seeds.length, 1, 1, 3]) as tf.Tensor4D, captions: cond.captions });
+        else if (this.sampleText) {
+          const n = this.sampleText.shape[0];
+          c = tf.gather(this.sampleText, seeds.map((_, i) => i % n)) as tf.Tensor2D;
+        } else throw new Error('StyleGAN-T sample: captions (or textEmbeddings) are required before the first training batch');
       }
       const w = this.Gema.mapping(z, c, cond.truncation ?? 1);
       return this.Gema.synthesis(w, { noiseMode: 'const' });
@@ -290,6 +301,7 @@ export class StyleGANTTrainer implements GanTrainable {
   dispose(): void {
     for (const v of Object.values(this.Gema.params)) v.dispose();
     this.emaTextEncoder?.dispose();
+    this.sampleText?.dispose();
     this.optD?.dispose();
     this.optG?.dispose();
   }

@@ -32,8 +32,10 @@ test("core's trainer drives StyleGANTTrainer (captions through the loss CLIP); t
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sgt-train-'));
   try {
-    const res = await train(tr, data, { outDir: dir, steps: 1, seed: 3, sampleEvery: 0, checkpointEvery: 0, sampleCond: { captions: ['a cat', 'a dog'] }, sampleSeeds: [0, 1] });
+    // no sampleCond: the sample grid falls back to the first batch's captions
+    const res = await train(tr, data, { outDir: dir, steps: 1, seed: 3, sampleEvery: 1, checkpointEvery: 0, sampleSeeds: [0, 1, 2] });
     expect(res.step).toBe(1);
+    expect(res.lastSamples && fs.existsSync(res.lastSamples)).toBe(true);
     const log = fs.readFileSync(path.join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.step !== undefined && r.losses);
     expect(Number.isFinite(log[0].losses['D/loss'])).toBe(true);
     expect(Number.isFinite(log[0].losses['G/loss'])).toBe(true);
