@@ -105,8 +105,12 @@ function fTransformer(w: W, p: string, x: tf.Tensor4D, heads: number, depth: num
   for (let d = 0; d < depth; d++) {
     const a = `${p}.layers.${d}.0`;
     const xn = fNorm(w, `${a}.norm`, x) as tf.Tensor4D;
-    const qkv = tf.conv2d(xn, w(`${a}.to_qkv.weight`) as tf.Tensor4D, 1, 'valid');
-    const [q0, k0, v0] = tf.split(qkv, 3, -1).map((t) => splitHeads(tf.reshape(t, [b, h * wd, -1]), heads));
+    // to_qkv as three 1x1 convolutions on slices of its (small) weight: splitting the (large) activation is slow on wasm
+    const wqkv = w(`${a}.to_qkv.weight`) as tf.Tensor4D;
+    const hid = wqkv.shape[3] / 3;
+    const [q0, k0, v0] = [0, 1, 2].map((i) =>
+      splitHeads(tf.reshape(tf.conv2d(xn, tf.slice(wqkv, [0, 0, 0, i * hid], [-1, -1, -1, hid]) as tf.Tensor4D, 1, 'valid'), [b, h * wd, -1]), heads),
+    );
     let out: tf.Tensor4D;
     if (full) {
       out = scaledDotProductAttention(q0, k0, v0); // Attend (non-flash): softmax(q k^T d^-1/2) v
