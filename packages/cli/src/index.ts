@@ -301,6 +301,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--model <id|dir>', 'model to use', 'biggan-deep-shapes')
     .option('--out <file>', 'output PNG', path.join(os.tmpdir(), 'ganzoo-demo.png'))
     .option('--seeds <spec>', 'seeds per class', '0-3')
+    .option('--truncation <x>', 'truncation (default: the model\'s)', num('--truncation'))
     .action(async (o) => {
       const backend = await setupBackend(backendOf());
       const gen = await loadGen(o.model, { offline: o.model === 'biggan-deep-shapes' });
@@ -309,7 +310,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         const seeds = parseSeeds(o.seeds);
         const n = gen.numClasses ?? gen.classNames?.length ?? 0;
         const classes = n > 0 && n <= 64 ? Array.from({ length: n }, (_, i) => String(i)).join(',') : undefined;
-        const r = await generateGrid(gen, { seeds, classes, out: o.out, labels: true, cols: classes ? seeds.length : undefined });
+        const r = await generateGrid(gen, { seeds, classes, out: o.out, labels: true, cols: classes ? seeds.length : undefined, truncation: o.truncation });
         note(`demo: ${r.count} images from ${o.model} on ${backend} in ${((Date.now() - t0) / 1000).toFixed(2)} s`);
         out(path.resolve(o.out));
       } finally {
