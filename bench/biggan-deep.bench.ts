@@ -1,40 +1,138 @@
 /**
  * BigGAN-deep generation speed at the published biggan-deep-128 size (random weights, truncation 0.4), per image at
- * batch 1 and 4 on the active backend, against a PyTorch CPU module of the same architecture (bench/biggan_deep_ref.py,
- * written for this bench) run in the same process tree when /usr/bin/python3 imports torch.
+ * batch 1 and 4 on the active backend, reference path and fast path (src/fast.ts) interleaved, against a PyTorch CPU
+ * module of the same architecture (bench/biggan_deep_ref.py) run just before AND just after in the same process tree
+ * (the reference time is the mean of the two) when /usr/bin/python3 imports torch. Wall time and CPU time (all threads)
+ * per image are reported with the load average: on a shared, loaded machine CPU time measures the work, wall time
+ * also the waiting.
  *
  *   npx ts-node --transpile-only -P tsconfig.jest.json bench/biggan-deep.bench.ts     (or: npm run bench -- biggan-deep)
- *   GANZOO_BENCH_QUICK=1 ...                                                           (batch 1 only, fewer repetitions)
+ *   GANZOO_BENCH_QUICK=1 ...      batch 1 only, fewer repetitions
+ *   GANZOO_WASM_THREADS=1|2       wasm threads (core initBackend);  GANZOO_TORCH_THREADS=N  torch threads
+ *   GANZOO_BENCH_MEMORY=1 ...     memory mode: fast-path generation at batch 16 (peak RSS), then GANZOO_BENCH_CALLS
+ *                                 (default 100) calls at batch GANZOO_BENCH_CALLS_BATCH (default 1): RSS, wasm heap
+ *                                 and tensor count after the first 10 and after all calls (no growth expected)
  */
-import { initBackend } from '../packages/core/src/backend';
-import { BigGANDeep } from '../packages/biggan-deep/src';
-import { BenchRow, peakRssMB, report, runTorchReference, timeIt } from './lib';
+import * as os from 'os';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, getBackendInfo } from '../packages/core/src/backend';
+import { BigGANDeep, truncatedNoise } from '../packages/biggan-deep/src';
+import { FastGenerator } from '../packages/biggan-deep/src/fast';
+import { BenchRow, peakRssMB, report, runTorchReference } from './lib';
 
-async function main(): Promise<void> {
-  const backend = await initBackend();
+const load = () => os.loadavg()[0].toFixed(1);
+const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+function inputs(b: number): { z: tf.Tensor2D; cv: tf.Tensor2D } {
+  const classes = Array.from({ length: b }, (_, i) => (i * 97) % 1000);
+  return { z: truncatedNoise(b, 0.4, 3), cv: tf.tidy(() => tf.oneHot(tf.tensor1d(classes, 'int32'), 1000).toFloat() as tf.Tensor2D) };
+}
+
+/** One timed call: wall and process CPU ms. */
+function timed(f: () => tf.Tensor): { wall: number; cpu: number } {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const y = f();
+  y.dataSync();
+  y.dispose();
+  const c = process.cpuUsage(c0);
+  return { wall: Number(process.hrtime.bigint() - t0) / 1e6, cpu: (c.user + c.system) / 1000 };
+}
+
+function wasmHeapMB(): number | undefined {
+  const b = tf.backend() as any;
+  return b?.wasm?.HEAPU8 ? b.wasm.HEAPU8.length / 2 ** 20 : undefined;
+}
+
+async function speed(backend: string, threads: string): Promise<void> {
   const quick = !!process.env.GANZOO_BENCH_QUICK;
   const batches = quick ? [1] : [1, 4];
   const reps = quick ? 2 : 3;
   const t0 = Date.now();
   const g = BigGANDeep.create('biggan-deep-128', { seed: 1, init: 'N02' });
   console.log(`built biggan-deep-128 with random weights in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const ref = runTorchReference('biggan_deep_ref.py', [batches.join(','), String(reps)]);
+  const fast = new FastGenerator(g.G, g.config.generator);
   const rows: BenchRow[] = [];
   for (const b of batches) {
-    const classes = Array.from({ length: b }, (_, i) => (i * 97) % 1000);
-    const ms = await timeIt(async () => {
-      const img = g.generate({ classes, truncation: 0.4, seed: 3 });
-      await img.data();
-      img.dispose();
-    }, reps, 1);
-    rows.push({
-      bench: 'biggan-deep', case: 'generate 128x128 (biggan-deep-128)', backend, batch: b, ms: ms / b,
-      refMs: ref?.ms_per_image?.[String(b)], unit: 'ms/image', peakRssMB: peakRssMB(),
-      note: ref ? `torch ${ref.threads} thread(s), bench/biggan_deep_ref.py` : 'no torch reference',
-    });
+    const loadBefore = load();
+    const refA = runTorchReference('biggan_deep_ref.py', [String(b), String(reps)]);
+    const { z, cv } = inputs(b);
+    const paths: [string, () => tf.Tensor][] = [
+      ['reference path', () => g.forwardG(z, cv, { truncation: 0.4 })],
+      ['fast path', () => fast.forward(z, cv, 0.4)],
+    ];
+    const t = new Map(paths.map(([n]) => [n, { wall: [] as number[], cpu: [] as number[] }]));
+    for (const [, f] of paths) f().dispose(); // warm-up (SN cache / plan build, kernel set-up)
+    for (let r = 0; r < reps; r++) {
+      for (const [n, f] of paths) {
+        const m = timed(f);
+        t.get(n)!.wall.push(m.wall / b);
+        t.get(n)!.cpu.push(m.cpu / b);
+      }
+    }
+    tf.dispose([z, cv]);
+    const refB = runTorchReference('biggan_deep_ref.py', [String(b), String(reps)]);
+    const both = [refA, refB].filter((r) => r);
+    const refMs = both.length ? both.reduce((a, r) => a + r.ms_per_image[String(b)], 0) / both.length : undefined;
+    const refCpu = both.length ? both.reduce((a, r) => a + r.cpu_ms_per_image[String(b)], 0) / both.length : undefined;
+    for (const [n] of paths) {
+      const cpu = med(t.get(n)!.cpu);
+      rows.push({
+        bench: 'biggan-deep', case: `generate 128x128 (biggan-deep-128), ${n}`, backend: `${backend}${threads}`, batch: b,
+        ms: med(t.get(n)!.wall), refMs, unit: 'ms/image', peakRssMB: peakRssMB(), cpuMs: cpu, refCpuMs: refCpu,
+        note: `cpu ${cpu.toFixed(0)} vs torch cpu ${refCpu?.toFixed(0) ?? '-'} ms/image (ratio ${refCpu ? (cpu / refCpu).toFixed(2) : '-'}); `
+          + `torch ${both[0]?.threads ?? '-'} thread(s) [${both.map((r) => r.ms_per_image[String(b)].toFixed(0)).join(', ')}]; load ${loadBefore}->${load()}`,
+      });
+    }
   }
+  fast.dispose();
   g.dispose();
   report('biggan-deep', rows);
+}
+
+async function memory(backend: string, threads: string): Promise<void> {
+  const calls = Number(process.env.GANZOO_BENCH_CALLS ?? 100);
+  const callBatch = Number(process.env.GANZOO_BENCH_CALLS_BATCH ?? 1);
+  const g = BigGANDeep.create('biggan-deep-128', { seed: 1, init: 'N02' });
+  const fast = new FastGenerator(g.G, g.config.generator);
+  const rows: BenchRow[] = [];
+  const rssBefore = process.memoryUsage().rss / 2 ** 20;
+  {
+    const { z, cv } = inputs(16);
+    const m = timed(() => fast.forward(z, cv, 0.4));
+    tf.dispose([z, cv]);
+    rows.push({
+      bench: 'biggan-deep-memory', case: 'generate batch 16 (fast path)', backend: `${backend}${threads}`, batch: 16, ms: m.wall / 16,
+      unit: 'ms/image', peakRssMB: peakRssMB(), note: `rss before ${rssBefore.toFixed(0)} MB, wasm heap ${wasmHeapMB()?.toFixed(0) ?? '-'} MB; load ${load()}`,
+    });
+  }
+  const { z, cv } = inputs(callBatch);
+  const snap = () => ({ rss: process.memoryUsage().rss / 2 ** 20, heap: wasmHeapMB(), tensors: tf.memory().numTensors, bytes: tf.memory().numBytes });
+  let at10 = snap();
+  const t0 = Date.now();
+  for (let i = 1; i <= calls; i++) {
+    fast.forward(z, cv, 0.4).dispose();
+    if (i === Math.min(10, calls)) at10 = snap();
+  }
+  const end = snap();
+  tf.dispose([z, cv]);
+  rows.push({
+    bench: 'biggan-deep-memory', case: `${calls} calls at batch ${callBatch} (fast path)`, backend: `${backend}${threads}`, batch: callBatch,
+    ms: (Date.now() - t0) / calls / callBatch, unit: 'ms/image', peakRssMB: peakRssMB(),
+    note: `after 10 / ${calls} calls: rss ${at10.rss.toFixed(0)} / ${end.rss.toFixed(0)} MB, wasm heap ${at10.heap?.toFixed(0) ?? '-'} / ${end.heap?.toFixed(0) ?? '-'} MB, `
+      + `tensors ${at10.tensors} / ${end.tensors}, tensor bytes ${at10.bytes} / ${end.bytes}; load ${load()}`,
+  });
+  fast.dispose();
+  g.dispose();
+  report('biggan-deep-memory', rows);
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend();
+  const info = getBackendInfo();
+  const threads = info && info.name === 'wasm' ? `-${info.threads}t` : '';
+  if (process.env.GANZOO_BENCH_MEMORY) await memory(backend, threads);
+  else await speed(backend, threads);
 }
 
 main().catch((e) => {

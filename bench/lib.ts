@@ -18,6 +18,9 @@ export interface BenchRow {
   unit?: string;
   peakRssMB?: number;
   note?: string;
+  /** ganzoo / reference CPU milliseconds (all threads) per image or step, when measured. */
+  cpuMs?: number;
+  refCpuMs?: number;
 }
 
 /** Median wall time in ms of `fn` after `warmup` untimed calls. */

@@ -5,7 +5,7 @@
  *  - spectral norm W/σ of every layer (stored u, v as in the reference path's eval mode);
  *  - the conditional-BN projections of all layers as ONE matrix cond → [scale | offset] of every BN (one matmul per
  *    call instead of two small ones per BN, which tfjs-wasm runs at a few GFLOP/s);
- *  - per truncation: the BN statistics folded into a per-channel affine a = 1/√(σ²+ε), b = −μ·a, so that the
+ *  - per truncation (the last one used): the BN statistics folded into a per-channel affine a = 1/√(σ²+ε), b = −μ·a, so that the
  *    conditional BN BN(x)·(1+γ(c))+β(c) becomes the per-sample affine x·A + B with A = a·(1+γ), B = b·(1+γ)+β;
  *  - the conv bias folded into that affine (conv(x)+bias)·A+B = conv(x)·A + (bias·A+B), and at batch 1 (where A, B
  *    are per channel) the affine and the ReLU folded into the conv itself when its weights are smaller than the
@@ -140,10 +140,14 @@ export class FastGenerator {
     this.signature = this.dataIds();
   }
 
-  /** Per-truncation folded BN statistics (cached per truncation value). */
+  /**
+   * Folded BN statistics for a truncation, cached for the last truncation used only (so the resident tensor count
+   * does not grow with truncation sweeps).
+   */
   private truncationConsts(truncation: number): TruncationConsts {
     const hit = this.consts.get(truncation);
     if (hit) return hit;
+    this.clearConsts();
     const eps = this.g.bnEps;
     const c = tf.tidy(() => {
       const as: tf.Tensor[] = [];
@@ -199,7 +203,10 @@ export class FastGenerator {
       let h = tf.reshape(tf.add(tf.matMul(cond, this.get('gen_z.w') as tf.Tensor2D), this.get('gen_z.b')), [B, 4, 4, c0]) as tf.Tensor4D;
       for (const m of this.mods) {
         const p = `generator.layers.${m.index}`;
-        h = m.kind === 'attention' ? this.attention(p, h) : this.block(p, m, h, affine);
+        // each module in its own scope and its input freed at once: peak memory is a few activations, not all
+        const next = tf.tidy(() => (m.kind === 'attention' ? this.attention(p, h) : this.block(p, m, h, affine)));
+        h.dispose();
+        h = next;
       }
       h = tf.relu(tf.add(tf.mul(h, tc.finalA), tc.finalB)) as tf.Tensor4D;
       const rgb = tf.fused.conv2d({ x: h, filter: this.get('rgb.w') as tf.Tensor4D, strides: 1, pad: 'same', bias: this.get('rgb.b') });

@@ -68,6 +68,27 @@ describe.each(['wasm', 'cpu'])('BigGAN-deep fast path on %s', (backend) => {
     g.dispose();
   });
 
+  test('generate() uses the fast path by default, fast: false the reference; 100 calls: no growth', () => {
+    const g = BigGANDeep.create('tiny', { seed: 2 });
+    const opts = { classes: [1, 2], seed: 3, truncation: 0.5 };
+    const ref = g.generate({ ...opts, fast: false });
+    expect((g as any).fastPlan).toBeNull(); // the reference call built no plan
+    const fast = g.generate(opts);
+    expect((g as any).fastPlan).toBeInstanceOf(FastGenerator);
+    expect(relativeError(fast, ref)).toBeLessThanOrEqual(TOL);
+    tf.dispose([ref, fast]);
+    g.generate({ ...opts, truncation: 0.9 }).dispose();
+    const heap = () => (tf.backend() as any).wasm?.HEAPU8?.length ?? 0;
+    const m0 = tf.memory();
+    const h0 = heap();
+    for (let i = 0; i < 100; i++) g.generate({ classes: [i % 10], seed: i, truncation: i % 2 ? 0.4 : 0.7 }).dispose();
+    const m1 = tf.memory();
+    expect(m1.numTensors).toBe(m0.numTensors);
+    expect(m1.numBytes).toBe(m0.numBytes);
+    expect(heap()).toBe(h0);
+    g.dispose();
+  });
+
   const dir = parityFixture('biggan-deep-hf');
   // the cpu backend takes ~80 s for this fixture; the tiny-preset agreement above covers it there
   (dir && backend === 'wasm' ? test : test.skip)('matches the official PyTorch output of the HF fixture', async () => {
