@@ -101,12 +101,17 @@ function snTrain(opts: GeneratorRunOptions): boolean {
   return !!opts.training && !opts.onBatchStats;
 }
 
-/** Nearest-neighbour 2× upsampling of NHWC (F.interpolate(scale_factor=2, mode='nearest')); concat/reshape only. */
+/**
+ * Nearest-neighbour 2× upsampling of NHWC (F.interpolate(scale_factor=2, mode='nearest')); concat/reshape only, all
+ * of rank <= 4 (the gradient of a concat is a split, which tfjs-wasm runs in JavaScript for rank 5: 18% of a tiny
+ * training step).
+ */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, w, c] = x.shape;
-    const x5 = tf.reshape(x, [b, h, w, 1, c]);
-    const wide = tf.reshape(tf.concat([x5, x5], 3), [b, h, 1, 2 * w, c]);
+    // [b, h, w, 2c] = each pixel's channels twice = [b, h, 2w, c] with every pixel repeated along the width
+    const wide = tf.reshape(tf.concat([x, x], 3), [b, h, 2 * w * c]);
+    // [b, h, 2·(2w·c)] = each row twice = [b, 2h, 2w, c]
     return tf.reshape(tf.concat([wide, wide], 2), [b, 2 * h, 2 * w, c]) as tf.Tensor4D;
   });
 }
