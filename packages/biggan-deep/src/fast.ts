@@ -99,7 +99,6 @@ export class FastGenerator {
   /** (Re)build the resident weights; called lazily by `forward` when the parameters changed. */
   build(): void {
     this.release();
-    const g = this.g;
     tf.tidy(() => {
       const scales: tf.Tensor[] = [];
       const offsets: tf.Tensor[] = [];
