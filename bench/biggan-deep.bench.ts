@@ -9,6 +9,7 @@
  *   npx ts-node --transpile-only -P tsconfig.jest.json bench/biggan-deep.bench.ts     (or: npm run bench -- biggan-deep)
  *   GANZOO_BENCH_QUICK=1 ...      batch 1 only, fewer repetitions
  *   GANZOO_WASM_THREADS=1|2       wasm threads (core initBackend);  GANZOO_TORCH_THREADS=N  torch threads
+ *   GANZOO_BENCH_SPLIT=N          also time the fast path with the batch split over N worker threads (src/split.ts), batch >= 2
  *   GANZOO_BENCH_MEMORY=1 ...     memory mode: fast-path generation at batch 16 (peak RSS), then GANZOO_BENCH_CALLS
  *                                 (default 100) calls at batch GANZOO_BENCH_CALLS_BATCH (default 1): RSS, wasm heap
  *                                 and tensor count after the first 10 and after all calls (no growth expected)
@@ -18,6 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, getBackendInfo } from '../packages/core/src/backend';
 import { BigGANDeep, truncatedNoise } from '../packages/biggan-deep/src';
 import { FastGenerator } from '../packages/biggan-deep/src/fast';
+import { BatchSplitGenerator } from '../packages/biggan-deep/src/split';
 import { BenchRow, peakRssMB, report, runTorchReference } from './lib';
 
 const load = () => os.loadavg()[0].toFixed(1);
@@ -52,6 +54,8 @@ async function speed(backend: string, threads: string): Promise<void> {
   const g = BigGANDeep.create('biggan-deep-128', { seed: 1, init: 'N02' });
   console.log(`built biggan-deep-128 with random weights in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const fast = new FastGenerator(g.G, g.config.generator);
+  const nSplit = Number(process.env.GANZOO_BENCH_SPLIT ?? 0);
+  const split = nSplit > 1 ? await BatchSplitGenerator.create(g.G, g.config.generator, nSplit) : null;
   const rows: BenchRow[] = [];
   for (const b of batches) {
     const loadBefore = load();
@@ -70,6 +74,22 @@ async function speed(backend: string, threads: string): Promise<void> {
         t.get(n)!.cpu.push(m.cpu / b);
       }
     }
+    if (split && b > 1) {
+      const name = `fast path, batch split over ${nSplit} worker threads`;
+      paths.push([name, () => fast.forward(z, cv, 0.4)]); // placeholder for the row order; timed below
+      const wall: number[] = [];
+      const cpu: number[] = [];
+      (await split.forward(z, cv, 0.4)).dispose();
+      for (let r = 0; r < reps; r++) {
+        const c0 = process.cpuUsage();
+        const t0 = process.hrtime.bigint();
+        (await split.forward(z, cv, 0.4)).dispose();
+        const c = process.cpuUsage(c0);
+        wall.push(Number(process.hrtime.bigint() - t0) / 1e6 / b);
+        cpu.push((c.user + c.system) / 1000 / b);
+      }
+      t.set(name, { wall, cpu });
+    }
     tf.dispose([z, cv]);
     const refB = runTorchReference('biggan_deep_ref.py', [String(b), String(reps)]);
     const both = [refA, refB].filter((r) => r);
@@ -86,6 +106,7 @@ async function speed(backend: string, threads: string): Promise<void> {
     }
   }
   fast.dispose();
+  await split?.dispose();
   g.dispose();
   report('biggan-deep', rows);
 }
