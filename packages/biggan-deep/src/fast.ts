@@ -7,9 +7,8 @@
  *    call instead of two small ones per BN, which tfjs-wasm runs at a few GFLOP/s);
  *  - per truncation (the last one used): the BN statistics folded into a per-channel affine a = 1/√(σ²+ε), b = −μ·a, so that the
  *    conditional BN BN(x)·(1+γ(c))+β(c) becomes the per-sample affine x·A + B with A = a·(1+γ), B = b·(1+γ)+β;
- *  - the conv bias folded into that affine (conv(x)+bias)·A+B = conv(x)·A + (bias·A+B), and at batch 1 (where A, B
- *    are per channel) the affine and the ReLU folded into the conv itself when its weights are smaller than the
- *    activations it would otherwise touch (tf.fused.conv2d with bias + relu);
+ *  - the conv bias folded into that affine (conv(x)+bias)·A+B = conv(x)·A + (bias·A+B); optionally (foldRatio), at
+ *    batch 1 where A, B are per channel, the affine and the ReLU folded into the conv itself (tf.fused.conv2d);
  *  - attention: θ|φ|g projections as one matmul, γ folded into W_o, tf.softmax (XNNPACK on wasm) and max-pooling;
  *  - conv_to_rgb cut to the 3 kept output channels;
  *  - nearest 2× upsampling as one ResizeNearestNeighbor kernel.
@@ -40,7 +39,8 @@ interface TruncationConsts {
 export interface FastGeneratorOptions {
   /**
    * At batch 1, fold BN affine + ReLU into the preceding conv's weights when weights.size <= foldRatio ·
-   * activation size (default 3: the three element-wise passes the fold saves). 0 disables folding.
+   * activation size (e.g. 3: the three element-wise passes the fold saves). Default 0 (off): on tfjs-wasm it measured
+   * no faster (518 vs 514 ms/img, bench/notes.md), the folded weights being repacked by XNNPACK on every call.
    */
   foldRatio?: number;
 }
@@ -59,7 +59,7 @@ export class FastGenerator {
 
   constructor(private readonly store: ParamStore, private readonly g: GeneratorConfig, opts: FastGeneratorOptions = {}) {
     this.mods = generatorModules(g);
-    this.foldRatio = opts.foldRatio ?? 3;
+    this.foldRatio = opts.foldRatio ?? 0;
   }
 
   private dataIds(): unknown[] {
