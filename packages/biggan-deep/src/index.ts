@@ -33,6 +33,7 @@ export * from './train';
 export { GANZOO_FORMAT, writeGanzooFolder };
 export { FastGenerator, upsample2x } from './fast';
 export type { FastGeneratorOptions } from './fast';
+export { BatchSplitGenerator } from './split';
 
 export type ClassSpec = number | string;
 
