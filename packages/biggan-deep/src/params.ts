@@ -175,7 +175,8 @@ export class ParamStore {
       const oldM = tf.slice(m, [row, 0], [1, -1]);
       const oldV = tf.slice(v, [row, 0], [1, -1]);
       const upd = updatedRunningStats(oldM, oldV, tf.reshape(batchMean, [1, -1]), tf.reshape(batchVar, [1, -1]), count, momentum);
-      const mask = tf.reshape(tf.oneHot(row, n), [n, 1]);
+      // tf.oneHot needs depth >= 2: a one-row table (ajbrock layout, n_stats = 1) is updated whole.
+      const mask = n === 1 ? tf.ones([1, 1]) : tf.reshape(tf.oneHot(row, n), [n, 1]);
       m.assign(tf.add(tf.mul(m, tf.sub(1, mask)), tf.mul(mask, upd.mean)));
       v.assign(tf.add(tf.mul(v, tf.sub(1, mask)), tf.mul(mask, upd.variance)));
     });

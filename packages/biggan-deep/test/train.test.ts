@@ -157,3 +157,21 @@ describe('standing statistics', () => {
     model.dispose();
   });
 });
+
+describe('one-row BN statistics table (n_stats = 1, as ajbrock layouts have)', () => {
+  test('a train-mode step updates the single row without error', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const cfg = JSON.parse(JSON.stringify(BigGANDeep.create('tiny', { seed: 1 }).config));
+    cfg.generator.nStats = 1;
+    const model = BigGANDeep.create(cfg, { seed: 1 });
+    expect(model.G.vars['generator.bn.running_means'].shape[0]).toBe(1);
+    const trainer = new BigGANDeepTrainer(model, { emaStart: 0, emaDecay: 0.9 });
+    const batch = fixedBatch(3);
+    const before = Array.from(model.G.vars['generator.bn.running_means'].dataSync());
+    trainer.dStep(batch, 5);
+    expect(Array.from(model.G.vars['generator.bn.running_means'].dataSync())).not.toEqual(before);
+    tf.dispose([batch.images, batch.labels]);
+    trainer.dispose?.();
+    model.dispose();
+  });
+});
