@@ -2,6 +2,7 @@
  * ImageNet class names -> indices for the 1000-class BigGAN-deep generators.
  */
 import { IMAGENET_CLASS_NAMES, IMAGENET_WNIDS } from './imagenet-classes';
+import { editDistance } from '@ganzoo/core';
 
 export { IMAGENET_CLASS_NAMES, IMAGENET_WNIDS };
 
@@ -22,20 +23,6 @@ function lemmas(): Map<string, number> {
   return lemmaIndex;
 }
 
-function levenshtein(a: string, b: string): number {
-  const prev = new Array(b.length + 1).fill(0).map((_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
-}
-
 /** The `n` class names closest to `name` (substring matches first, then edit distance). */
 export function closestClassNames(name: string, n = 5): string[] {
   const q = norm(name);
@@ -43,7 +30,7 @@ export function closestClassNames(name: string, n = 5): string[] {
   for (const [lemma, idx] of lemmas()) {
     if (/^n\d{8}$/.test(lemma)) continue;
     const sub = lemma.includes(q) || q.includes(lemma);
-    scored.push({ lemma, idx, score: (sub ? 0 : 1000) + levenshtein(q, lemma) });
+    scored.push({ lemma, idx, score: (sub ? 0 : 1000) + editDistance(q, lemma) });
   }
   scored.sort((x, y) => x.score - y.score);
   const out: string[] = [];

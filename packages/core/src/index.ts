@@ -31,3 +31,4 @@ export * from './images';
 export * from './backend';
 export * from './rng';
 export * as kernels from './kernels';
+export * from './util/strings';

@@ -16,6 +16,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { editDistance } from '../util/strings';
 
 export interface ManifestFile {
   name: string;
@@ -147,20 +148,6 @@ export function loadManifest(file = defaultManifestPath()): Manifest {
   const manifest = validateManifest(json, file);
   cache.set(file, { mtimeMs: st.mtimeMs, manifest });
   return manifest;
-}
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length];
 }
 
 /** Up to `n` ids closest to `id` (edit distance, with substring matches first). */
