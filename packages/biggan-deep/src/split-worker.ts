@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       const data = out.dataSync() as Float32Array;
       const shape = out.shape;
       out.dispose();
-      port.postMessage({ id: job.id, data, shape }, [data.buffer]);
+      port.postMessage({ id: job.id, data, shape }, [data.buffer as ArrayBuffer]);
     } catch (e) {
       port.postMessage({ id: job.id, error: (e as Error).message });
     }

@@ -131,7 +131,7 @@ export interface DiscriminatorInputs {
 }
 
 export interface DiscriminatorOutput {
-  /** [s, B]: one row per scale copy (the batch grows 2x at every multi-scale input). */
+  /** [s, B]: one row per scale copy (the batch doubles at every multi-scale input). */
   logits: tf.Tensor2D;
   /** Predictor outputs [b_stage, h, w, 1] per multi-scale output resolution. */
   multiscale: tf.Tensor4D[];
