@@ -32,3 +32,4 @@ export * from './backend';
 export * from './rng';
 export * as kernels from './kernels';
 export * from './util/strings';
+export * from './onnx';

@@ -1,0 +1,3 @@
+// ONNX model writer (dependency-free protobuf) and the optional onnxruntime-node engine.
+export * from './graph';
+export * from './runtime';
