@@ -56,6 +56,7 @@ export class FastGenerator {
   private readonly consts = new Map<number, TruncationConsts>();
   private signature: unknown[] = [];
   private readonly foldRatio: number;
+  private builds = 0;
 
   constructor(private readonly store: ParamStore, private readonly g: GeneratorConfig, opts: FastGeneratorOptions = {}) {
     this.mods = generatorModules(g);
@@ -137,6 +138,7 @@ export class FastGenerator {
       this.keep('rgb.b', tf.slice(rgbB, [0], [3]));
     });
     this.signature = this.dataIds();
+    this.builds++;
   }
 
   /**
@@ -176,30 +178,78 @@ export class FastGenerator {
     return c;
   }
 
-  /** G(z, y, truncation) in inference mode -> [B, R, R, 3] in [-1, 1]; inside a tidy, only the result is left. */
-  forward(z: tf.Tensor2D, classVector: tf.Tensor2D, truncation: number): tf.Tensor4D {
+  /** Rebuild the resident weights if the parameters changed; returns the build count (changes with every rebuild). */
+  refresh(): number {
     if (this.stale()) {
       this.build();
       this.clearConsts();
     }
+    return this.builds;
+  }
+
+  /** Number of builds so far: a consumer of `weight()` (e.g. the ONNX engine) rebuilds what it derived when it changes. */
+  get version(): number {
+    return this.builds;
+  }
+
+  /** The generator's modules, in order. */
+  get modules(): readonly GenModule[] {
+    return this.mods;
+  }
+
+  /**
+   * A prepared (resident, owned by this plan) tensor: `{prefix}.conv_{k}.w` (W/σ, HWIO) and `.b`, `{prefix}.qkv`
+   * ([C, 2·C/8 + C/2], θ|φ|g), `{prefix}.o` ([C/2, C], γ folded in), `rgb.w` ([3, 3, C, 3]), `rgb.b`, `gen_z.w`,
+   * `gen_z.b`, `embed`, `proj`. Valid until the next rebuild (`refresh`) or `dispose`.
+   */
+  weight(name: string): tf.Tensor {
+    return this.get(name);
+  }
+
+  /** Column range of a conditional BN's per-sample A/B in `conditioning()`'s [B, bnChannels] outputs. */
+  bnSlot(prefix: string): { offset: number; channels: number } {
+    const s = this.slots.get(prefix);
+    if (!s) throw new Error(`BigGAN-deep fast path: no conditional BN '${prefix}'`);
+    return { offset: s.offset, channels: s.channels };
+  }
+
+  /** Total channels over all conditional BNs (width of `conditioning()`'s a / b). */
+  get bnChannels(): number {
+    return this.totalBn;
+  }
+
+  /**
+   * The cheap per-call part of the forward (call `refresh()` first, inside a tidy): h0 = gen_z(cond) as [B, 4, 4, C0]
+   * and the per-sample affine x·A + B of every conditional BN, [B, bnChannels] each, plus the final BN's resident
+   * per-channel affine (owned by this plan: do not dispose).
+   */
+  conditioning(z: tf.Tensor2D, classVector: tf.Tensor2D, truncation: number): { h0: tf.Tensor4D; a: tf.Tensor2D; b: tf.Tensor2D; finalA: tf.Tensor1D; finalB: tf.Tensor1D } {
     const tc = this.truncationConsts(truncation);
     const g = this.g;
     const B = z.shape[0];
+    const embed = tf.matMul(classVector, this.get('embed') as tf.Tensor2D);
+    const cond = (g.condOrder === 'z-first' ? tf.concat([z, embed], 1) : tf.concat([embed, z], 1)) as tf.Tensor2D;
+    // all conditional-BN affines at once: A = a·(1 + γ(c)), B = b·(1 + γ(c)) + β(c)   (Brock et al. 2019 §3)
+    const sc = tf.matMul(cond, this.proj!);
+    const n = this.totalBn;
+    const onePlus = tf.add(1, tf.slice(sc, [0, 0], [-1, n]));
+    const a = tf.mul(onePlus, tc.a) as tf.Tensor2D;
+    const b = tf.add(tf.mul(onePlus, tc.b), tf.slice(sc, [0, n], [-1, n])) as tf.Tensor2D;
+    const c0 = g.ch * g.layers[0][1];
+    const h0 = tf.reshape(tf.add(tf.matMul(cond, this.get('gen_z.w') as tf.Tensor2D), this.get('gen_z.b')), [B, 4, 4, c0]) as tf.Tensor4D;
+    return { h0, a, b, finalA: tc.finalA, finalB: tc.finalB };
+  }
+
+  /** G(z, y, truncation) in inference mode -> [B, R, R, 3] in [-1, 1]; inside a tidy, only the result is left. */
+  forward(z: tf.Tensor2D, classVector: tf.Tensor2D, truncation: number): tf.Tensor4D {
+    this.refresh();
     return tf.tidy(() => {
-      const embed = tf.matMul(classVector, this.get('embed') as tf.Tensor2D);
-      const cond = (g.condOrder === 'z-first' ? tf.concat([z, embed], 1) : tf.concat([embed, z], 1)) as tf.Tensor2D;
-      // all conditional-BN affines at once: A = a·(1 + γ(c)), B = b·(1 + γ(c)) + β(c)   (Brock et al. 2019 §3)
-      const sc = tf.matMul(cond, this.proj!);
-      const n = this.totalBn;
-      const onePlus = tf.add(1, tf.slice(sc, [0, 0], [-1, n]));
-      const allA = tf.mul(onePlus, tc.a);
-      const allB = tf.add(tf.mul(onePlus, tc.b), tf.slice(sc, [0, n], [-1, n]));
+      const { h0, a: allA, b: allB, finalA, finalB } = this.conditioning(z, classVector, truncation);
       const affine = (prefix: string): [tf.Tensor2D, tf.Tensor2D] => {
         const s = this.slots.get(prefix)!;
         return [tf.slice(allA, [0, s.offset], [-1, s.channels]) as tf.Tensor2D, tf.slice(allB, [0, s.offset], [-1, s.channels]) as tf.Tensor2D];
       };
-      const c0 = g.ch * g.layers[0][1];
-      let h = tf.reshape(tf.add(tf.matMul(cond, this.get('gen_z.w') as tf.Tensor2D), this.get('gen_z.b')), [B, 4, 4, c0]) as tf.Tensor4D;
+      let h = h0;
       for (const m of this.mods) {
         const p = `generator.layers.${m.index}`;
         // each module in its own scope and its input freed at once: peak memory is a few activations, not all
@@ -207,7 +257,7 @@ export class FastGenerator {
         h.dispose();
         h = next;
       }
-      h = tf.relu(tf.add(tf.mul(h, tc.finalA), tc.finalB)) as tf.Tensor4D;
+      h = tf.relu(tf.add(tf.mul(h, finalA), finalB)) as tf.Tensor4D;
       const rgb = tf.fused.conv2d({ x: h, filter: this.get('rgb.w') as tf.Tensor4D, strides: 1, pad: 'same', bias: this.get('rgb.b') });
       return tf.tanh(rgb) as tf.Tensor4D;
     });

@@ -20,6 +20,7 @@ import { ParamStore, WeightInit, checkTensors, initValue } from './params';
 import { classIndex } from './classes';
 import { GANZOO_FORMAT, writeGanzooFolder } from './save';
 import { FastGenerator } from './fast';
+import { OnnxGenerator } from './onnx';
 
 export * from './config';
 export * from './classes';
@@ -34,6 +35,11 @@ export { GANZOO_FORMAT, writeGanzooFolder };
 export { FastGenerator, upsample2x } from './fast';
 export type { FastGeneratorOptions } from './fast';
 export { BatchSplitGenerator } from './split';
+export { OnnxGenerator } from './onnx';
+export type { OnnxGeneratorOptions } from './onnx';
+
+/** Engine of `generateAsync`: see there. */
+export type GenerateEngine = 'auto' | 'onnxruntime' | 'tfjs';
 
 export type ClassSpec = number | string;
 
@@ -139,6 +145,8 @@ export class BigGANDeep {
 
   /** The inference fast path's resident plan (built on the first fast generate, rebuilt when weights change). */
   private fastPlan: FastGenerator | null = null;
+  /** The onnxruntime engine's plan (its session built on the first generateAsync on that engine). */
+  private onnxPlan: OnnxGenerator | null = null;
 
   private constructor(readonly config: BigGANDeepConfig, g: Record<string, tf.Tensor>, d: Record<string, tf.Tensor> | null) {
     validateConfig(config);
@@ -290,10 +298,10 @@ export class BigGANDeep {
   }
 
   /**
-   * Images [B, R, R, 3] in [-1, 1] (NHWC float32). Either `{ classes, truncation, seed, batchSize }` or explicit
-   * `{ z, classVector, truncation }`. The caller owns the returned tensor.
+   * Validated generation inputs (shared by generate and generateAsync): the truncation, and a function that makes
+   * z [B, zDim] and the class vectors [B, numClasses] (the caller's tensors when given, else new ones: `owned`).
    */
-  generate(opts: GenerateOptions = {}): tf.Tensor4D {
+  private generationInputs(opts: GenerateOptions): { truncation: number; make: () => { z: tf.Tensor2D; cv: tf.Tensor2D; owned: tf.Tensor[] } } {
     const truncation = opts.truncation ?? 0.4;
     checkTruncation(truncation);
     const seed = opts.seed ?? 0;
@@ -326,13 +334,63 @@ export class BigGANDeep {
     }
     const B = batch ?? 1;
     if (!Number.isInteger(B) || B < 1) throw new Error(`batchSize must be a positive integer, found ${B}`);
-    return tf.tidy(() => {
+    const make = () => {
+      const owned: tf.Tensor[] = [];
       const z = opts.z ?? truncatedNoise(B, truncation, seed, g.zDim);
-      const cv = opts.classVector ?? (tf.oneHot(tf.tensor1d(idx!, 'int32'), g.numClasses).toFloat() as tf.Tensor2D);
+      if (!opts.z) owned.push(z);
+      const cv = opts.classVector ?? tf.tidy(() => tf.oneHot(tf.tensor1d(idx!, 'int32'), g.numClasses).toFloat() as tf.Tensor2D);
+      if (!opts.classVector) owned.push(cv);
+      return { z, cv, owned };
+    };
+    return { truncation, make };
+  }
+
+  /**
+   * Images [B, R, R, 3] in [-1, 1] (NHWC float32). Either `{ classes, truncation, seed, batchSize }` or explicit
+   * `{ z, classVector, truncation }`. The caller owns the returned tensor.
+   */
+  generate(opts: GenerateOptions = {}): tf.Tensor4D {
+    const { truncation, make } = this.generationInputs(opts);
+    const g = this.config.generator;
+    return tf.tidy(() => {
+      const { z, cv } = make();
       if (opts.fast === false) return generatorForward(this.G, g, z, cv, { truncation });
       this.fastPlan ??= new FastGenerator(this.G, g);
       return this.fastPlan.forward(z, cv, truncation);
     });
+  }
+
+  /**
+   * As `generate`, with a choice of engine. 'onnxruntime': the generator as an ONNX graph run by onnxruntime-node
+   * (native CPU GEMMs; src/onnx.ts; the optional package must be installed); 'tfjs': `generate` on the active tfjs
+   * backend; 'auto' (default): onnxruntime when it loads and the tfjs backend is wasm or cpu, else tfjs (a native
+   * tfjs-node / GPU backend stays on tfjs). Same inputs, validation, seeds and result as `generate`.
+   */
+  async generateAsync(opts: GenerateOptions & { engine?: GenerateEngine } = {}): Promise<tf.Tensor4D> {
+    const engine = this.resolveEngine(opts.engine ?? 'auto');
+    if (engine === 'tfjs') return this.generate(opts);
+    const { truncation, make } = this.generationInputs(opts);
+    const g = this.config.generator;
+    this.fastPlan ??= new FastGenerator(this.G, g);
+    this.onnxPlan ??= new OnnxGenerator(this.fastPlan, g);
+    const { z, cv, owned } = make();
+    try {
+      return await this.onnxPlan.forward(z, cv, truncation);
+    } finally {
+      tf.dispose(owned);
+    }
+  }
+
+  /** The engine `generateAsync` would use for `engine` (throws when 'onnxruntime' is asked for but cannot load). */
+  resolveEngine(engine: GenerateEngine = 'auto'): 'onnxruntime' | 'tfjs' {
+    if (engine === 'tfjs') return 'tfjs';
+    if (engine === 'onnxruntime') {
+      core.requireOnnxRuntime("BigGAN-deep engine 'onnxruntime'");
+      return 'onnxruntime';
+    }
+    if (engine !== 'auto') throw new Error(`engine must be 'auto', 'onnxruntime' or 'tfjs', found ${JSON.stringify(engine)}`);
+    const backend = tf.getBackend();
+    return (backend === 'wasm' || backend === 'cpu') && OnnxGenerator.available() ? 'onnxruntime' : 'tfjs';
   }
 
   /** Low-level forward with every option (training mode, intermediates). */
@@ -432,6 +490,8 @@ export class BigGANDeep {
   }
 
   dispose(): void {
+    this.onnxPlan?.dispose();
+    this.onnxPlan = null;
     this.fastPlan?.dispose();
     this.fastPlan = null;
     this.G.dispose();
