@@ -10,9 +10,13 @@
  *   GANZOO_BENCH_QUICK=1 ...      batch 1 only, fewer repetitions
  *   GANZOO_WASM_THREADS=1|2       wasm threads (core initBackend);  GANZOO_TORCH_THREADS=N  torch threads
  *   GANZOO_BENCH_SPLIT=N          also time the fast path with the batch split over N worker threads (src/split.ts), batch >= 2
+ *   GANZOO_BENCH_ORT=0            skip the onnxruntime engine rows (src/onnx.ts, 1 and 2 intra-op threads; they are timed
+ *                                 whenever onnxruntime-node loads). Torch also runs at 2 threads before/after; an ORT
+ *                                 row's torch column is torch at the same thread count, the tfjs rows' torch's default.
  *   GANZOO_BENCH_MEMORY=1 ...     memory mode: fast-path generation at batch 16 (peak RSS), then GANZOO_BENCH_CALLS
  *                                 (default 100) calls at batch GANZOO_BENCH_CALLS_BATCH (default 1): RSS, wasm heap
  *                                 and tensor count after the first 10 and after all calls (no growth expected)
+ *   GANZOO_BENCH_ENGINE=onnxruntime  memory mode on the onnxruntime engine (GANZOO_ORT_THREADS threads) instead
  */
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +24,7 @@ import { initBackend, getBackendInfo } from '../packages/core/src/backend';
 import { BigGANDeep, truncatedNoise } from '../packages/biggan-deep/src';
 import { FastGenerator } from '../packages/biggan-deep/src/fast';
 import { BatchSplitGenerator } from '../packages/biggan-deep/src/split';
+import { OnnxGenerator } from '../packages/biggan-deep/src/onnx';
 import { BenchRow, peakRssMB, report, runTorchReference } from './lib';
 
 const load = () => os.loadavg()[0].toFixed(1);
@@ -30,11 +35,13 @@ function inputs(b: number): { z: tf.Tensor2D; cv: tf.Tensor2D } {
   return { z: truncatedNoise(b, 0.4, 3), cv: tf.tidy(() => tf.oneHot(tf.tensor1d(classes, 'int32'), 1000).toFloat() as tf.Tensor2D) };
 }
 
+type Gen = () => tf.Tensor | Promise<tf.Tensor>;
+
 /** One timed call: wall and process CPU ms. */
-function timed(f: () => tf.Tensor): { wall: number; cpu: number } {
+async function timed(f: Gen): Promise<{ wall: number; cpu: number }> {
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  const y = f();
+  const y = await f();
   y.dataSync();
   y.dispose();
   const c = process.cpuUsage(c0);
@@ -56,20 +63,25 @@ async function speed(backend: string, threads: string): Promise<void> {
   const fast = new FastGenerator(g.G, g.config.generator);
   const nSplit = Number(process.env.GANZOO_BENCH_SPLIT ?? 0);
   const split = nSplit > 1 ? await BatchSplitGenerator.create(g.G, g.config.generator, nSplit) : null;
+  const useOrt = process.env.GANZOO_BENCH_ORT !== '0' && OnnxGenerator.available();
+  const ortThreads = [1, 2];
+  const onnx = useOrt ? ortThreads.map((n) => new OnnxGenerator(fast, g.config.generator, { threads: n })) : [];
   const rows: BenchRow[] = [];
   for (const b of batches) {
     const loadBefore = load();
     const refA = runTorchReference('biggan_deep_ref.py', [String(b), String(reps)]);
+    const refA2 = runTorchReference('biggan_deep_ref.py', [String(b), String(reps)], { GANZOO_TORCH_THREADS: '2' });
     const { z, cv } = inputs(b);
-    const paths: [string, () => tf.Tensor][] = [
+    const paths: [string, Gen][] = [
       ['reference path', () => g.forwardG(z, cv, { truncation: 0.4 })],
       ['fast path', () => fast.forward(z, cv, 0.4)],
+      ...onnx.map((o, i): [string, Gen] => [`onnxruntime engine, ${ortThreads[i]} thread${ortThreads[i] > 1 ? 's' : ''}`, () => o.forward(z, cv, 0.4)]),
     ];
     const t = new Map(paths.map(([n]) => [n, { wall: [] as number[], cpu: [] as number[] }]));
-    for (const [, f] of paths) f().dispose(); // warm-up (SN cache / plan build, kernel set-up)
+    for (const [, f] of paths) (await f()).dispose(); // warm-up (SN cache / plan build / ORT session, kernel set-up)
     for (let r = 0; r < reps; r++) {
       for (const [n, f] of paths) {
-        const m = timed(f);
+        const m = await timed(f);
         t.get(n)!.wall.push(m.wall / b);
         t.get(n)!.cpu.push(m.cpu / b);
       }
@@ -92,19 +104,34 @@ async function speed(backend: string, threads: string): Promise<void> {
     }
     tf.dispose([z, cv]);
     const refB = runTorchReference('biggan_deep_ref.py', [String(b), String(reps)]);
-    const both = [refA, refB].filter((r) => r);
-    const refMs = both.length ? both.reduce((a, r) => a + r.ms_per_image[String(b)], 0) / both.length : undefined;
-    const refCpu = both.length ? both.reduce((a, r) => a + r.cpu_ms_per_image[String(b)], 0) / both.length : undefined;
+    const refB2 = runTorchReference('biggan_deep_ref.py', [String(b), String(reps)], { GANZOO_TORCH_THREADS: '2' });
+    // torch at its default thread count (1 here) and at 2 threads: mean of the runs before and after
+    const torch = (runs: any[]) => {
+      const both = runs.filter((r) => r);
+      return {
+        both,
+        ms: both.length ? both.reduce((a, r) => a + r.ms_per_image[String(b)], 0) / both.length : undefined,
+        cpu: both.length ? both.reduce((a, r) => a + r.cpu_ms_per_image[String(b)], 0) / both.length : undefined,
+      };
+    };
+    const t1 = torch([refA, refB]);
+    const t2 = torch([refA2, refB2]);
     for (const [n] of paths) {
       const cpu = med(t.get(n)!.cpu);
+      const ms = med(t.get(n)!.wall);
+      const ref = / 2 threads$/.test(n) ? t2 : t1;
       rows.push({
         bench: 'biggan-deep', case: `generate 128x128 (biggan-deep-128), ${n}`, backend: `${backend}${threads}`, batch: b,
-        ms: med(t.get(n)!.wall), refMs, unit: 'ms/image', peakRssMB: peakRssMB(), cpuMs: cpu, refCpuMs: refCpu,
-        note: `cpu ${cpu.toFixed(0)} vs torch cpu ${refCpu?.toFixed(0) ?? '-'} ms/image (ratio ${refCpu ? (cpu / refCpu).toFixed(2) : '-'}); `
-          + `torch ${both[0]?.threads ?? '-'} thread(s) [${both.map((r) => r.ms_per_image[String(b)].toFixed(0)).join(', ')}]; load ${loadBefore}->${load()}`,
+        ms, refMs: ref.ms, unit: 'ms/image', peakRssMB: peakRssMB(), cpuMs: cpu, refCpuMs: ref.cpu,
+        note: `cpu ${cpu.toFixed(0)} vs torch cpu ${ref.cpu?.toFixed(0) ?? '-'} ms/image (ratio ${ref.cpu ? (cpu / ref.cpu).toFixed(2) : '-'}); `
+          + `torch ${ref.both[0]?.threads ?? '-'} thread(s) [${ref.both.map((r) => r.ms_per_image[String(b)].toFixed(0)).join(', ')}]`
+          + (t2.ms ? `; vs torch 2 threads ${t2.ms.toFixed(0)} ms: ratio ${(ms / t2.ms).toFixed(2)}` : '')
+          + (t1.ms ? `; vs torch ${t1.both[0]?.threads} thread(s) ${t1.ms.toFixed(0)} ms: ratio ${(ms / t1.ms).toFixed(2)}` : '')
+          + `; load ${loadBefore}->${load()}`,
       });
     }
   }
+  for (const o of onnx) o.dispose();
   fast.dispose();
   await split?.dispose();
   g.dispose();
@@ -116,14 +143,18 @@ async function memory(backend: string, threads: string): Promise<void> {
   const callBatch = Number(process.env.GANZOO_BENCH_CALLS_BATCH ?? 1);
   const g = BigGANDeep.create('biggan-deep-128', { seed: 1, init: 'N02' });
   const fast = new FastGenerator(g.G, g.config.generator);
+  const ort = process.env.GANZOO_BENCH_ENGINE === 'onnxruntime';
+  const onnx = ort ? new OnnxGenerator(fast, g.config.generator) : null;
+  const gen: (z: tf.Tensor2D, cv: tf.Tensor2D) => tf.Tensor | Promise<tf.Tensor> = onnx ? (z, cv) => onnx.forward(z, cv, 0.4) : (z, cv) => fast.forward(z, cv, 0.4);
+  const label = onnx ? `onnxruntime engine, ${process.env.GANZOO_ORT_THREADS ?? os.availableParallelism()} threads` : 'fast path';
   const rows: BenchRow[] = [];
   const rssBefore = process.memoryUsage().rss / 2 ** 20;
   {
     const { z, cv } = inputs(16);
-    const m = timed(() => fast.forward(z, cv, 0.4));
+    const m = await timed(() => gen(z, cv));
     tf.dispose([z, cv]);
     rows.push({
-      bench: 'biggan-deep-memory', case: 'generate batch 16 (fast path)', backend: `${backend}${threads}`, batch: 16, ms: m.wall / 16,
+      bench: 'biggan-deep-memory', case: `generate batch 16 (${label})`, backend: `${backend}${threads}`, batch: 16, ms: m.wall / 16,
       unit: 'ms/image', peakRssMB: peakRssMB(), note: `rss before ${rssBefore.toFixed(0)} MB, wasm heap ${wasmHeapMB()?.toFixed(0) ?? '-'} MB; load ${load()}`,
     });
   }
@@ -132,17 +163,18 @@ async function memory(backend: string, threads: string): Promise<void> {
   let at10 = snap();
   const t0 = Date.now();
   for (let i = 1; i <= calls; i++) {
-    fast.forward(z, cv, 0.4).dispose();
+    (await gen(z, cv)).dispose();
     if (i === Math.min(10, calls)) at10 = snap();
   }
   const end = snap();
   tf.dispose([z, cv]);
   rows.push({
-    bench: 'biggan-deep-memory', case: `${calls} calls at batch ${callBatch} (fast path)`, backend: `${backend}${threads}`, batch: callBatch,
+    bench: 'biggan-deep-memory', case: `${calls} calls at batch ${callBatch} (${label})`, backend: `${backend}${threads}`, batch: callBatch,
     ms: (Date.now() - t0) / calls / callBatch, unit: 'ms/image', peakRssMB: peakRssMB(),
     note: `after 10 / ${calls} calls: rss ${at10.rss.toFixed(0)} / ${end.rss.toFixed(0)} MB, wasm heap ${at10.heap?.toFixed(0) ?? '-'} / ${end.heap?.toFixed(0) ?? '-'} MB, `
       + `tensors ${at10.tensors} / ${end.tensors}, tensor bytes ${at10.bytes} / ${end.bytes}; load ${load()}`,
   });
+  onnx?.dispose();
   fast.dispose();
   g.dispose();
   report('biggan-deep-memory', rows);
