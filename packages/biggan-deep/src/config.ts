@@ -315,6 +315,20 @@ export const PRESETS = {
     validateConfig(cfg);
     return cfg;
   },
+  /**
+   * 32 px, 4 classes (`ganzoo make-shapes --classing shape`): the shipped offline default's architecture. The tiny
+   * layout at channel_width 16 (G ≈ 0.5 M parameters) without attention (at 32 px it buys little and its per-sample
+   * attention loop dominated a training step's kernel count), and a D of the same width.
+   */
+  'shapes-32': (): BigGANDeepConfig => {
+    const cfg = fromHfConfig({
+      output_dim: 32, z_dim: 32, class_embed_dim: 32, channel_width: 16, num_classes: 4,
+      layers: [[true, 16, 8], [true, 8, 4], [false, 4, 2], [true, 2, 1]], attention_layer_position: 4,
+    });
+    cfg.discriminator = { resolution: 32, ch: 32, numClasses: 4, attentionResolutions: [], snEps: 1e-6, depth: 1, outputDim: 1 };
+    validateConfig(cfg);
+    return cfg;
+  },
 } as const;
 
 export type PresetName = keyof typeof PRESETS;

@@ -293,3 +293,29 @@ describe('ResizeBilinearGrad / ResizeNearestNeighborGrad (composed adjoints)', (
     }
   });
 });
+
+describe('BatchMatMul with transposes (explicit transposes on wasm)', () => {
+  test.each([
+    [[7, 5], [6, 5], false, true],
+    [[5, 7], [5, 6], true, false],
+    [[5, 7], [6, 5], true, true],
+    [[3, 4, 5], [3, 6, 5], false, true],
+    [[2, 3, 5, 4], [2, 3, 5, 6], true, false],
+    [[1, 5, 4], [3, 5, 6], true, false],
+  ] as [number[], number[], boolean, boolean][])('a%j b%j transposeA %s transposeB %s matches cpu', async (sa, sb, ta, tb) => {
+    const av = rand(sa);
+    const bv = rand(sb);
+    const run = () => tf.tidy(() => tf.matMul(tf.tensor(av, sa), tf.tensor(bv, sb), ta, tb));
+    expect(relativeError(await on('wasm', run), await on('cpu', run))).toBeLessThan(TOL);
+  });
+
+  test('matMul gradients end to end match cpu', async () => {
+    const av = rand([9, 4]);
+    const bv = rand([4, 6]);
+    const run = () => tf.tidy(() => {
+      const [ga, gb] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.matMul(a, b))))([tf.tensor2d(av, [9, 4]), tf.tensor2d(bv, [4, 6])]);
+      return tf.concat([ga.flatten(), gb.flatten()]);
+    });
+    expect(relativeError(await on('wasm', run), await on('cpu', run))).toBeLessThan(TOL);
+  });
+});

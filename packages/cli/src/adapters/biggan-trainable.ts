@@ -176,7 +176,7 @@ export class BigGANDeepTrainable implements GanTrainable {
  * generator, a wider D than tiny's, a short-run EMA).
  */
 export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number }> = {
-  'shapes-32': { base: 'tiny', dCh: 8, emaDecay: 0.99, emaStart: 100 },
+  'shapes-32': { base: 'shapes-32', emaDecay: 0.999, emaStart: 500 },
 };
 
 /** `createTrainable` for the CLI: a preset (default 'tiny') resized to the data's classes, or given weights. */
