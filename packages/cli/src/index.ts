@@ -88,7 +88,7 @@ function classIdsFrom(spec: string | undefined, gen: LoadedGenerator, n: number)
   return { labels: ids, names: ids.map((i) => names[i] ?? String(i)) };
 }
 
-async function loadGen(ref: string, opts: { offline?: boolean; cacheDir?: string }): Promise<LoadedGenerator> {
+async function loadGen(ref: string, opts: { offline?: boolean; cacheDir?: string; clip?: string }): Promise<LoadedGenerator> {
   const { family, weights } = resolveModelRef(ref);
   const api = loadPackage(family, 'loadGenerator');
   try {
@@ -190,6 +190,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--no-flip', 'no random horizontal flips')
     .option('--allow-upscale', 'use images smaller than the model resolution (upscaled) instead of skipping them')
     .option('--export <dir>', 'write the final EMA generator here (default <out>/final)')
+    .option('--clip <id|dir>', 'text-conditional models: CLIP folder or id for the captions (default: the weights\' own, else a random test encoder)')
     .action(async (o) => {
       const backend = await setupBackend(backendOf());
       const { family, weights } = resolveModelRef(o.model);
@@ -203,7 +204,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       for (const w of ds.warnings) note(`warning: ${w}`);
       const model = await api.createTrainable!({
         preset: o.preset, weights: o.weights ?? weights, numClasses: ds.hasLabels ? ds.classes.length : undefined,
-        classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed,
+        classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip,
       });
       let stopRequested = false;
       const onSig = () => {
@@ -282,9 +283,10 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--cols <n>', 'grid columns', int('--cols', 1))
     .option('--no-labels', 'no text labels under the tiles')
     .option('--offline', 'never touch the network (cache and local paths only)')
+    .option('--clip <id|dir>', 'text-conditional models: CLIP folder or id for the prompts (default: the one the model records)')
     .action(async (o) => {
       await setupBackend(backendOf());
-      const gen = await loadGen(o.model, { offline: o.offline });
+      const gen = await loadGen(o.model, { offline: o.offline, clip: o.clip });
       try {
         const t0 = Date.now();
         const r = await generateGrid(gen, { seeds: parseSeeds(o.seeds), classes: o.classes, prompts: o.prompts?.split('|').map((s: string) => s.trim()).filter(Boolean),

@@ -28,6 +28,10 @@ export interface TrainableRequest {
   classNames?: string[];
   resolution?: number;
   seed?: number;
+  /** Batch size of the run (models whose recipe depends on it, e.g. StyleGAN-T's EMA half-life). */
+  batchSize?: number;
+  /** Text-conditional models: the CLIP (folder or id) that encodes the captions. */
+  clip?: string;
 }
 
 /** A loaded generator for `generate` / `demo` / `bench`. */
@@ -44,7 +48,7 @@ export interface LoadedGenerator {
 /** Functions a model package may export for the CLI. */
 export interface ModelPackageApi {
   createTrainable?(req: TrainableRequest): GanTrainable | Promise<GanTrainable>;
-  loadGenerator?(ref: string, opts: { offline?: boolean; cacheDir?: string }): LoadedGenerator | Promise<LoadedGenerator>;
+  loadGenerator?(ref: string, opts: { offline?: boolean; cacheDir?: string; clip?: string }): LoadedGenerator | Promise<LoadedGenerator>;
   convertCheckpoint?(src: string, outDir: string, opts: { config?: string }): unknown | Promise<unknown>;
   /** Presets by name (for --help and validation). */
   presets?: Record<string, unknown>;
@@ -82,8 +86,8 @@ function familyFromConfig(dir: string): string | undefined {
     if (fs.existsSync(p)) {
       try {
         const j = JSON.parse(fs.readFileSync(p, 'utf8'));
-        // ganzoo saves: {"ganzoo": {"format": "ganzoo-<family>/<version>"}}; our own: modelId.
-        const fmt = /^ganzoo-(.+)\/\d+$/.exec(String(j.ganzoo?.format ?? ''));
+        // ganzoo saves: {"ganzoo": {"format": "ganzoo-<family>/<version>"}} or {"format": "ganzoo-<family>"}; our own: modelId.
+        const fmt = /^ganzoo-(.+)\/\d+$/.exec(String(j.ganzoo?.format ?? '')) ?? /^ganzoo-([a-z0-9-]+)$/.exec(String(j.format ?? ''));
         const id = j.modelId ?? j.model ?? j.family ?? fmt?.[1];
         if (typeof id === 'string') return id;
       } catch {

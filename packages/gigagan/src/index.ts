@@ -30,3 +30,4 @@ export { UpsamplerForwardInputs, UpsamplerOutput, upsamplerForward, upsamplerSpe
 export { fromLucidrains, toLucidrains, ConvertOptions } from './convert';
 export { Params, Spec, ParamEntry, createParams, getter } from './params';
 export * from './loss';
+export * from './cli';

@@ -7,3 +7,4 @@ export * from './loss';
 export * from './model';
 export type { ParamMap } from './params';
 export * from './train';
+export * from './cli';

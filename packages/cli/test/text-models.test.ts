@@ -1,0 +1,109 @@
+/**
+ * The text-to-image families through the CLI, end to end on the tiny presets: make-shapes -> finetune (2 steps,
+ * checkpoints, samples, final/) -> generate from the run and from final/ with prompts -> resume to step 3; and data
+ * without captions refused with exit code 2. Commands run in-process through `main()`, as cli.test.ts does.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { main, EXIT } from '../src/index';
+
+const BACKEND = process.env.GANZOO_TEST_BACKEND ?? 'wasm';
+let tmp: string;
+let data: string;
+
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await main(['node', 'ganzoo', '--backend', BACKEND, ...args]);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+/** Size of a `generate --no-labels` grid of n x cols tiles of side `res` (grid.ts: tiles upscaled to >= 64 px, 4 px gaps). */
+function gridSize(res: number, rows: number, cols: number) {
+  const tile = res * Math.max(1, Math.ceil(64 / res));
+  return { width: cols * tile + (cols + 1) * 4, height: rows * tile + (rows + 1) * 4 };
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ganzoo-text-'));
+  data = path.join(tmp, 'shapes');
+  // both tiny presets are 32 px
+  const m = await run('make-shapes', '--out', data, '--n', '16', '--size', '32');
+  expect(m.code).toBe(EXIT.OK);
+  tf.randomNormal([1]).dispose(); // tfjs prints its one-time notices here, not inside a captured command
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe.each([
+  ['stylegan-t', 32],
+  ['gigagan', 32],
+])('%s through the CLI (tiny preset)', (model, res) => {
+  const runDir = () => path.join(tmp, `run-${model}`);
+
+  test('finetune 2 steps with checkpoints and samples, generate from the run and final/, resume to step 3; no leaks', async () => {
+    const before = tf.memory().numTensors;
+    const f = await run('finetune', '--model', model, '--preset', 'tiny', '--data', data, '--out', runDir(), '--steps', '2', '--batch', '2',
+      '--checkpoint-every', '1', '--sample-every', '2');
+    expect(f.err).not.toMatch(/error/);
+    expect(f.code).toBe(EXIT.OK);
+    expect(f.out.trim()).toBe(path.join(runDir(), 'checkpoints', 'step-00000002'));
+    expect(fs.existsSync(path.join(runDir(), 'samples', 'step-00000002.png'))).toBe(true);
+    const state = JSON.parse(fs.readFileSync(path.join(runDir(), 'checkpoints', 'step-00000002', 'state.json'), 'utf8'));
+    expect(state.modelId).toBe(model);
+    expect(fs.existsSync(path.join(runDir(), 'final', 'config.json'))).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+
+    for (const ref of [runDir(), path.join(runDir(), 'final')]) {
+      const png = path.join(tmp, `${model}.png`);
+      const g = await run('generate', '--model', ref, '--prompts', 'a red star|a small blue circle', '--seeds', '0-1', '--no-labels', '--out', png);
+      expect(g.err).not.toMatch(/error/);
+      expect(g.code).toBe(EXIT.OK);
+      expect(g.out.trim()).toBe(png);
+      const meta = await sharp(png).metadata();
+      expect(meta.format).toBe('png');
+      expect({ width: meta.width, height: meta.height }).toEqual(gridSize(res, 2, 2));
+      expect(tf.memory().numTensors).toBe(before);
+    }
+
+    const noPrompt = await run('generate', '--model', runDir(), '--out', path.join(tmp, 'x.png'));
+    expect(noPrompt.code).toBe(EXIT.USAGE);
+    expect(noPrompt.err).toMatch(/text-conditional: give --prompts/);
+
+    const r = await run('finetune', '--model', model, '--preset', 'tiny', '--data', data, '--out', runDir(), '--steps', '3', '--batch', '2',
+      '--checkpoint-every', '1', '--sample-every', '0', '--resume');
+    expect(r.err).not.toMatch(/error/);
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.err).toMatch(/done at step 3 \(resumed from 2\)/);
+    expect(r.out.trim()).toBe(path.join(runDir(), 'checkpoints', 'step-00000003'));
+    expect(tf.memory().numTensors).toBe(before);
+  }, 120000);
+
+  test('data without captions: exit code 2 naming the captions', async () => {
+    const bare = path.join(tmp, `bare-${model}`);
+    fs.cpSync(data, bare, { recursive: true });
+    fs.rmSync(path.join(bare, 'captions.jsonl'));
+    const r = await run('finetune', '--model', model, '--preset', 'tiny', '--data', bare, '--out', path.join(tmp, `never-${model}`), '--steps', '1', '--batch', '2');
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.err).toMatch(/text-conditional but 16 of 16 images have no caption .*captions\.jsonl/);
+  });
+});
+
+test('a preset at another resolution than the weights, and an unknown preset, are clear errors', async () => {
+  const r = await run('finetune', '--model', 'gigagan', '--preset', 'text-64', '--weights', path.join(tmp, 'run-gigagan', 'final'), '--data', data,
+    '--out', path.join(tmp, 'never'), '--steps', '1');
+  expect(r.code).toBe(EXIT.FAILURE);
+  expect(r.err).toMatch(/GigaGAN: preset 'text-64' is 64x64 but the weights .* are 32x32/);
+  const u = await run('finetune', '--model', 'stylegan-t', '--preset', 'huge', '--data', data, '--out', path.join(tmp, 'never'), '--steps', '1');
+  expect(u.code).toBe(EXIT.FAILURE);
+  expect(u.err).toMatch(/unknown preset 'huge' \(expected one of tiny, lite, full\)/);
+});
