@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { main, EXIT } from '../src/index';
 
 const BACKEND = process.env.GANZOO_TEST_BACKEND ?? 'wasm';
+const TINY_CLIP = path.resolve(__dirname, '../../encoders/test/fixtures/tiny-clip');
 let tmp: string;
 let data: string;
 
@@ -86,6 +87,32 @@ describe.each([
     expect(r.err).toMatch(/done at step 3 \(resumed from 2\)/);
     expect(r.out.trim()).toBe(path.join(runDir(), 'checkpoints', 'step-00000003'));
     expect(tf.memory().numTensors).toBe(before);
+  }, 120000);
+
+  // a real CLIP folder (random weights, real tokenizer files) through --clip; the run records it for generate
+  const clipTest = fs.existsSync(path.join(TINY_CLIP, 'tokenizer.json')) ? test : test.skip;
+  clipTest('--clip <folder>: finetune records the CLIP, generate from final/ needs no --clip; convert, then generate with --clip', async () => {
+    const dir = path.join(tmp, `clip-${model}`);
+    const f = await run('finetune', '--model', model, '--data', data, '--out', dir, '--steps', '1', '--batch', '2', '--clip', TINY_CLIP,
+      '--sample-every', '0', '--checkpoint-every', '0');
+    expect(f.err).not.toMatch(/error/);
+    expect(f.code).toBe(EXIT.OK);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'final', 'text_encoder.json'), 'utf8'))).toEqual({ kind: 'clip', ref: TINY_CLIP });
+    const png = path.join(tmp, `clip-${model}.png`);
+    const g = await run('generate', '--model', path.join(dir, 'final'), '--prompts', 'a green square', '--seeds', '3', '--no-labels', '--out', png);
+    expect(g.err).not.toMatch(/error/);
+    expect(g.code).toBe(EXIT.OK);
+    expect(await sharp(png).metadata()).toMatchObject(gridSize(res, 1, 1));
+    const conv = path.join(tmp, `conv-${model}`);
+    const c = await run('convert', '--model', model, '--from', path.join(dir, 'final'), '--out', conv);
+    expect(c.err).not.toMatch(/error/);
+    expect(c.code).toBe(EXIT.OK);
+    const noClip = await run('generate', '--model', conv, '--prompts', 'a green square', '--seeds', '3', '--out', png);
+    expect(noClip.code).toBe(EXIT.FAILURE);
+    expect(noClip.err).toMatch(/does not record which CLIP encodes its prompts: pass --clip/);
+    const withClip = await run('generate', '--model', conv, '--clip', TINY_CLIP, '--prompts', 'a green square', '--seeds', '3', '--no-labels', '--out', png);
+    expect(withClip.err).not.toMatch(/error/);
+    expect(withClip.code).toBe(EXIT.OK);
   }, 120000);
 
   test('data without captions: exit code 2 naming the captions', async () => {

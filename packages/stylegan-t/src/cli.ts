@@ -333,6 +333,9 @@ export async function convertCheckpoint(src: string, outDir: string, opts: { con
     const model = await StyleGANT.fromPretrained(stage);
     try {
       model.save(outDir, { includeTextEncoder: !!model.textEncoder });
+      // modelId tells the CLI which family the folder holds (StyleGANT.fromPretrained ignores it)
+      const file = path.join(outDir, 'config.json');
+      writeFileAtomic(file, JSON.stringify({ modelId: 'stylegan-t', ...JSON.parse(fs.readFileSync(file, 'utf8')) }, null, 2));
       return { outDir, config: model.config };
     } finally {
       model.dispose();
