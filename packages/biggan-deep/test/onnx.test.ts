@@ -143,6 +143,21 @@ maybe('BigGAN-deep onnxruntime engine', () => {
     g.dispose();
   });
 
+  test('concurrent calls share one session and give the sequential results', async () => {
+    const g = model('tiny', 4);
+    const opts = [1, 2, 3].map((s) => ({ classes: [s], seed: s, truncation: 0.5, engine: 'onnxruntime' as const }));
+    const together = await Promise.all(opts.map((o) => g.generateAsync(o)));
+    const first = (g as any).onnxPlan.current;
+    for (let i = 0; i < opts.length; i++) {
+      const one = await g.generateAsync(opts[i]);
+      expect(relativeError(one, together[i])).toBe(0);
+      one.dispose();
+    }
+    expect((g as any).onnxPlan.current).toBe(first);
+    tf.dispose(together);
+    g.dispose();
+  });
+
   const dir = parityFixture('biggan-deep-hf');
   (dir ? test : test.skip)('matches the official PyTorch output of the HF fixture (max abs <= 1e-4)', async () => {
     const { io } = readFixture(dir!);
