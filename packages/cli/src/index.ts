@@ -396,7 +396,9 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       const backend = await setupBackend(backendOf());
       const { family } = resolveModelRef(o.model);
       const api = loadPackage(family, 'createTrainable');
-      const model = await api.createTrainable!({ preset: o.preset, numClasses: o.classes, seed: 0 });
+      // counted from before the model exists to after it is disposed: state a model holds until dispose is no leak
+      const before = tf.memory().numTensors;
+      const model = await api.createTrainable!({ preset: o.preset, numClasses: o.classes, seed: 0, batchSize: o.batch });
       const R = model.resolution;
       const B = o.batch;
       const source: core.BatchSource = (() => {
@@ -417,27 +419,29 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         };
       })();
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ganzoo-bench-'));
+      let r: Record<string, unknown>;
       try {
-        const before = tf.memory().numTensors;
         const times: number[] = [];
         await core.train(model, source, { outDir: tmp, steps: o.steps + 1, sampleEvery: 0, checkpointEvery: 0,
           onStep: (r) => times.push(r.dt) });
         const steady = times.slice(1);
         const stepS = steady.reduce((a, b) => a + b, 0) / steady.length;
         const seeds = Array.from({ length: B }, (_, i) => i);
+        const cond = model.conditioning === 'text' ? { captions: seeds.map(() => 'a red star on a blue background') } : { labels: seeds.map((i) => i % o.classes) };
         const t0 = Date.now();
-        tf.dispose(model.sample(seeds, { labels: seeds.map((i) => i % o.classes) }));
+        tf.dispose(model.sample(seeds, cond));
         const t1 = Date.now();
-        tf.dispose(model.sample(seeds, { labels: seeds.map((i) => i % o.classes) }));
+        tf.dispose(model.sample(seeds, cond));
         const genMs = (Date.now() - t1) / B;
-        const r = { model: model.modelId, preset: o.preset, backend, resolution: R, batch: B, trainStepS: +stepS.toFixed(4),
+        r = { model: model.modelId, preset: o.preset, backend, resolution: R, batch: B, trainStepS: +stepS.toFixed(4),
           trainImagesPerS: +((B * model.trainDefaults.dStepsPerG) / stepS).toFixed(2), generateMsPerImage: +genMs.toFixed(2),
-          firstGenerateMs: t1 - t0, leakedTensors: tf.memory().numTensors - before };
-        out(JSON.stringify(r));
+          firstGenerateMs: t1 - t0 };
       } finally {
         model.dispose();
         fs.rmSync(tmp, { recursive: true, force: true });
       }
+      r.leakedTensors = tf.memory().numTensors - before;
+      out(JSON.stringify(r));
     });
 
   return program;

@@ -115,6 +115,16 @@ describe.each([
     expect(withClip.code).toBe(EXIT.OK);
   }, 120000);
 
+  test('bench (tiny) reports timings and no leaked tensors', async () => {
+    const r = await run('bench', '--model', model, '--steps', '1', '--batch', '2');
+    expect(r.err).not.toMatch(/error/);
+    expect(r.code).toBe(EXIT.OK);
+    const j = JSON.parse(r.out);
+    expect(j.resolution).toBe(res);
+    expect(j.trainStepS).toBeGreaterThan(0);
+    expect(j.leakedTensors).toBe(0);
+  });
+
   test('data without captions: exit code 2 naming the captions', async () => {
     const bare = path.join(tmp, `bare-${model}`);
     fs.cpSync(data, bare, { recursive: true });
@@ -125,7 +135,12 @@ describe.each([
   });
 });
 
-test('a preset at another resolution than the weights, and an unknown preset, are clear errors', async () => {
+test('resolution mismatches (data smaller than the model, preset vs weights) and an unknown preset are clear errors', async () => {
+  const small = path.join(tmp, 'shapes16');
+  expect((await run('make-shapes', '--out', small, '--n', '4', '--size', '16')).code).toBe(EXIT.OK);
+  const d = await run('finetune', '--model', 'stylegan-t', '--data', small, '--out', path.join(tmp, 'never'), '--steps', '1', '--batch', '2');
+  expect(d.code).toBe(EXIT.FAILURE);
+  expect(d.err).toMatch(/every image in .* failed to load \(last: .*too small: 16x16, the model needs at least 32x32\)/);
   const r = await run('finetune', '--model', 'gigagan', '--preset', 'text-64', '--weights', path.join(tmp, 'run-gigagan', 'final'), '--data', data,
     '--out', path.join(tmp, 'never'), '--steps', '1');
   expect(r.code).toBe(EXIT.FAILURE);
