@@ -206,6 +206,10 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         preset: o.preset, weights: o.weights ?? weights, numClasses: ds.hasLabels ? ds.classes.length : undefined,
         classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip,
       });
+      if ((model as { textEncoderSpec?: { kind?: string } }).textEncoderSpec?.kind === 'random') {
+        note('warning: no --clip given: captions are encoded by a seeded random CLIP with a byte-level tokenizer; ' +
+          'enough to check the pipeline, not to learn what prompts mean');
+      }
       let stopRequested = false;
       const onSig = () => {
         if (stopRequested) process.exit(EXIT.INTERRUPTED);

@@ -57,6 +57,7 @@ describe.each([
       '--checkpoint-every', '1', '--sample-every', '2');
     expect(f.err).not.toMatch(/error/);
     expect(f.code).toBe(EXIT.OK);
+    expect(f.err).toMatch(/warning: no --clip given: captions are encoded by a seeded random CLIP/);
     expect(f.out.trim()).toBe(path.join(runDir(), 'checkpoints', 'step-00000002'));
     expect(fs.existsSync(path.join(runDir(), 'samples', 'step-00000002.png'))).toBe(true);
     const state = JSON.parse(fs.readFileSync(path.join(runDir(), 'checkpoints', 'step-00000002', 'state.json'), 'utf8'));
