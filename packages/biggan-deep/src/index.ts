@@ -21,6 +21,7 @@ import { classIndex } from './classes';
 import { GANZOO_FORMAT, writeGanzooFolder } from './save';
 import { FastGenerator } from './fast';
 import { OnnxGenerator } from './onnx';
+import { classNamesOf, shippedWeightsDir } from './shipped';
 
 export * from './config';
 export * from './classes';
@@ -145,6 +146,8 @@ export class BigGANDeep {
 
   /** The inference fast path's resident plan (built on the first fast generate, rebuilt when weights change). */
   private fastPlan: FastGenerator | null = null;
+  /** Class names in label order when the weights folder has a classes.json (e.g. the shipped shapes model). */
+  classNames: string[] | null = null;
   /** The onnxruntime engine's plan (its session built on the first generateAsync on that engine). */
   private onnxPlan: OnnxGenerator | null = null;
 
@@ -205,6 +208,8 @@ export class BigGANDeep {
    * G.pth [+ D.pth]) or this package's `save` output.
    */
   static async fromPretrained(idOrDir: string, opts: FromPretrainedOptions = {}): Promise<BigGANDeep> {
+    const shipped = shippedWeightsDir(idOrDir);
+    if (shipped) return BigGANDeep.fromDirectory(shipped);
     let dir = idOrDir;
     if (!isDir(idOrDir)) {
       const r = await resolveWeights(idOrDir, { onProgress: opts.onProgress as never, cacheDir: opts.cacheDir, offline: opts.offline, manifest: opts.manifest });
@@ -215,6 +220,19 @@ export class BigGANDeep {
 
   /** Load a local folder (see fromPretrained). */
   static fromDirectory(dir: string): BigGANDeep {
+    const model = BigGANDeep.loadDirectory(dir);
+    try {
+      const names = classNamesOf(dir);
+      if (names && names.length !== model.numClasses) throw new Error(`BigGAN-deep: ${dir}/classes.json names ${names.length} classes but the model has ${model.numClasses}`);
+      model.classNames = names;
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
+  }
+
+  private static loadDirectory(dir: string): BigGANDeep {
     const cfgFile = path.join(dir, 'config.json');
     if (!fs.existsSync(cfgFile)) throw new Error(`BigGAN-deep: ${dir} has no config.json (expected an HF BigGANConfig, ajbrock {"G","D"} kwargs or a ganzoo save)`);
     const json = readJson(cfgFile);
@@ -283,9 +301,15 @@ export class BigGANDeep {
   /** Class indices from indices or names (validated). */
   classIndices(classes: ClassSpec | ClassSpec[]): number[] {
     const list = Array.isArray(classes) ? classes : [classes];
+    const own = this.classNames;
     return list.map((c) => {
+      if (typeof c === 'string' && own) {
+        const k = own.findIndex((n) => n.toLowerCase() === c.trim().toLowerCase());
+        if (k < 0) throw new Error(`unknown class '${c}': this model's classes are ${own.join(', ')}`);
+        return k;
+      }
       const i = typeof c === 'string' ? (this.numClasses === 1000 ? classIndex(c) : Number.NaN) : c;
-      if (typeof c === 'string' && this.numClasses !== 1000) throw new Error(`class names need a 1000-class model; this one has ${this.numClasses} classes: pass indices`);
+      if (typeof c === 'string' && this.numClasses !== 1000) throw new Error(`class names need a 1000-class model or a classes.json next to the weights; this one has ${this.numClasses} classes: pass indices`);
       if (!Number.isInteger(i) || i < 0 || i >= this.numClasses) throw new Error(`class index must be an integer in [0, ${this.numClasses - 1}], found ${c}`);
       return i;
     });
@@ -455,6 +479,7 @@ export class BigGANDeep {
   save(dir: string, opts: { format?: 'ganzoo' | 'hf' | 'ajbrock' } = {}): void {
     fs.mkdirSync(dir, { recursive: true });
     const format = opts.format ?? 'ganzoo';
+    if (this.classNames) writeFileAtomic(path.join(dir, 'classes.json'), JSON.stringify(this.classNames) + '\n');
     const gTensors: Record<string, tf.Tensor> = { ...this.G.vars };
     if (format === 'hf') {
       const hfCfg = toHfConfig(this.config);
@@ -498,3 +523,4 @@ export class BigGANDeep {
     this.D?.dispose();
   }
 }
+export { SHIPPED_WEIGHTS, shippedWeightsDir } from './shipped';

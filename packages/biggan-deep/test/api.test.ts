@@ -284,3 +284,42 @@ describe('save / load', () => {
     again.dispose();
   });
 });
+
+describe('shipped weights and class names', () => {
+  test("fromPretrained('biggan-deep-shapes') loads the package's own folder offline, with its class names", async () => {
+    const m = await BigGANDeep.fromPretrained('biggan-deep-shapes', { offline: true, cacheDir: tmp() });
+    try {
+      expect(m.classNames).toEqual(['circle', 'square', 'triangle', 'star']);
+      expect(m.numClasses).toBe(4);
+      expect(m.classIndices(['Star', 'circle'])).toEqual([3, 0]);
+      expect(() => m.classIndices('hexagon')).toThrow(/unknown class 'hexagon'.*circle, square, triangle, star/);
+      m.generate({ classes: 'circle', truncation: 1 }).dispose(); // builds the fast plan's resident tensors
+      const before = tf.memory().numTensors;
+      const img = m.generate({ classes: ['triangle', 'square'], seed: 1, truncation: 1 });
+      expect(img.shape).toEqual([2, m.resolution, m.resolution, 3]);
+      img.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  test('classes.json is saved with the weights and checked against the model on load', async () => {
+    const m = BigGANDeep.create('tiny', { seed: 1, discriminator: false });
+    const dir = tmp();
+    try {
+      m.classNames = Array.from({ length: 10 }, (_, i) => `c${i}`);
+      m.save(dir);
+    } finally {
+      m.dispose();
+    }
+    const back = BigGANDeep.fromDirectory(dir);
+    expect(back.classNames?.[9]).toBe('c9');
+    expect(back.classIndices('C3')).toEqual([3]);
+    back.dispose();
+    fs.writeFileSync(path.join(dir, 'classes.json'), JSON.stringify(['a', 'b']));
+    const before = tf.memory().numTensors;
+    expect(() => BigGANDeep.fromDirectory(dir)).toThrow(/classes\.json names 2 classes but the model has 10/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

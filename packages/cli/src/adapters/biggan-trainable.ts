@@ -175,9 +175,25 @@ export class BigGANDeepTrainable implements GanTrainable {
  * Training presets on top of the package's: `shapes-32` is the shipped default's recipe (the `tiny` 32 px
  * generator, a wider D than tiny's, a short-run EMA).
  */
-export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number }> = {
-  'shapes-32': { base: 'shapes-32', emaDecay: 0.999, emaStart: 500 },
+export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean }> = {
+  'shapes-32': { base: 'shapes-32', emaDecay: 0.999, emaStart: 500, classEmbedAsZ: true },
 };
+
+/**
+ * Scale G's class embedding so each class vector has the norm of a z sample (√zDim) instead of the orthogonal
+ * init's 1: with cond = [z, embed(y)] feeding spectrally normalised BN projections, a unit-norm class vector next to
+ * a √zDim-norm z leaves the class nearly invisible to G at first (measured: after 500 steps every class drew the same
+ * image for a seed), and Adam moves the embedding only ~lr per step.
+ */
+export function scaleClassEmbedding(vars: Record<string, tf.Variable>, zDim: number): void {
+  const e = vars['embeddings.weight'];
+  if (!e) throw new Error(`BigGAN-deep: no 'embeddings.weight' to scale (found ${Object.keys(vars).filter((k) => k.includes('embed')).join(', ') || 'none'})`);
+  tf.tidy(() => {
+    // rows = classes ([numClasses, zDim], HF layout as stored here): each row to norm √zDim.
+    const norms = tf.sqrt(tf.sum(tf.square(e), 1, true));
+    e.assign(tf.mul(tf.div(e, tf.add(norms, 1e-12)), Math.sqrt(zDim)));
+  });
+}
 
 /** `createTrainable` for the CLI: a preset (default 'tiny') resized to the data's classes, or given weights. */
 export async function createBigGANTrainable(pkg: Record<string, unknown>, req: TrainableRequest): Promise<BigGANDeepTrainable> {
@@ -207,6 +223,7 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
     if (!cfg.discriminator) throw new Error(`BigGAN-deep preset '${req.preset}' has no discriminator config`);
     cfg.discriminator.numClasses = req.numClasses;
     net = B.create(cfg, { seed: req.seed ?? 0, discriminator: true });
+    if (local?.classEmbedAsZ) scaleClassEmbedding(net.G.vars, net.config.generator.zDim);
     if (local) return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart);
   }
   return new BigGANDeepTrainable(net, B, L, req.classNames);
