@@ -156,6 +156,11 @@ test('resolution mismatches (data smaller than the model, preset vs weights) and
     '--out', path.join(tmp, 'never'), '--steps', '1');
   expect(r.code).toBe(EXIT.FAILURE);
   expect(r.err).toMatch(/GigaGAN: preset 'text-64' is 64x64 but the weights .* are 32x32/);
+  // StyleGAN-T's final/ holds G only: fine-tuning from it starts fresh discriminator heads
+  const w = await run('finetune', '--model', 'stylegan-t', '--weights', path.join(tmp, 'run-stylegan-t', 'final'), '--data', data,
+    '--out', path.join(tmp, 'from-final'), '--steps', '1', '--batch', '2', '--sample-every', '0', '--checkpoint-every', '0');
+  expect(w.err).not.toMatch(/error/);
+  expect(w.code).toBe(EXIT.OK);
   const u = await run('finetune', '--model', 'stylegan-t', '--preset', 'huge', '--data', data, '--out', path.join(tmp, 'never'), '--steps', '1');
   expect(u.code).toBe(EXIT.FAILURE);
   expect(u.err).toMatch(/unknown preset 'huge' \(expected one of tiny, lite, full\)/);

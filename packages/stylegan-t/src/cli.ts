@@ -28,7 +28,7 @@ export type StyleGANTTextEncoderSpec = { kind: 'clip'; ref: string } | { kind: '
 /** What `ganzoo finetune` passes (packages/cli/src/models.ts TrainableRequest), plus `clip`. */
 export interface StyleGANTTrainableRequest {
   preset?: string;
-  /** A StyleGAN-T folder (config.json, model.safetensors, model_D.safetensors), a finetune run / checkpoint, or an id. */
+  /** A StyleGAN-T folder (config.json, model.safetensors, optionally model_D.safetensors) or a manifest id. */
   weights?: string;
   /** The data's image size; must equal the model's. */
   resolution?: number;
@@ -158,8 +158,9 @@ export class StyleGANTCliTrainer extends StyleGANTTrainer {
 
 /**
  * A StyleGANTCliTrainer for `ganzoo finetune`: a preset (default 'tiny', random weights, a random DINO for its
- * discriminator) or weights to start from (a StyleGAN-T folder with model_D.safetensors and its DINO). The text
- * encoder is `req.clip`, else the one the weights record, else a seeded random byte-level CLIP (see the file comment).
+ * discriminator) or weights to start from (a StyleGAN-T folder; without model_D.safetensors, e.g. a run's final/,
+ * the discriminator heads start fresh on a random DINO). The text encoder is `req.clip`, else the one the weights
+ * record, else a seeded random byte-level CLIP (see the file comment).
  */
 export async function createTrainable(req: StyleGANTTrainableRequest = {}): Promise<StyleGANTCliTrainer> {
   const seed = req.seed ?? 0;
@@ -187,9 +188,19 @@ export async function createTrainable(req: StyleGANTTrainableRequest = {}): Prom
       throw e;
     }
     if (!model.D) {
-      model.dispose();
-      clip.dispose();
-      throw new Error(`StyleGAN-T: fine-tuning needs the discriminator: ${dir} has no model_D.safetensors with its DINO`);
+      // a generator-only folder (e.g. a finetune run's final/): fresh discriminator heads on a random DINO
+      const g = model;
+      try {
+        model = StyleGANT.create(modelConfig(g.config as unknown as Record<string, unknown>), { seed, withDiscriminator: true, textEncoder: clip });
+        tf.tidy(() => {
+          for (const [k, v] of Object.entries(model.G.params)) v.assign(g.G.params[k]);
+        });
+      } catch (e) {
+        clip.dispose();
+        throw e;
+      } finally {
+        g.dispose();
+      }
     }
     if (presetCfg && presetCfg.G.img_resolution !== model.resolved.imgResolution) {
       const r = model.resolved.imgResolution;
