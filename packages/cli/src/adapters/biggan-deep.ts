@@ -27,6 +27,8 @@ interface BigGANLike {
   resolution: number;
   numClasses: number;
   generate(o: { classes?: number[]; seed?: number; truncation?: number; batchSize?: number }): tf.Tensor4D;
+  /** The onnxruntime engine when the package has it (same images; faster on wasm/cpu). */
+  generateAsync?(o: { classes?: number[]; seed?: number; truncation?: number; batchSize?: number }): Promise<tf.Tensor4D>;
   dispose(): void;
 }
 interface BigGANStatic {
@@ -47,8 +49,17 @@ function wrap(g: BigGANLike, n: number, classNames: string[] | undefined): Loade
     resolution: g.resolution ?? g.config.generator.resolution,
     numClasses: n,
     classNames,
-    generate: ({ seeds, labels, truncation }) => tf.tidy(() => tf.concat(seeds.map((s, i) =>
-      g.generate({ classes: [labels ? labels[i] : i % n], seed: s, truncation, batchSize: 1 })), 0) as tf.Tensor4D),
+    generate: async ({ seeds, labels, truncation }) => {
+      const one = (s: number, i: number) => ({ classes: [labels ? labels[i] : i % n], seed: s, truncation, batchSize: 1 });
+      if (!g.generateAsync) return tf.tidy(() => tf.concat(seeds.map((s, i) => g.generate(one(s, i))), 0) as tf.Tensor4D);
+      const parts: tf.Tensor4D[] = [];
+      try {
+        for (let i = 0; i < seeds.length; i++) parts.push(await g.generateAsync(one(seeds[i], i)));
+        return tf.concat(parts, 0) as tf.Tensor4D;
+      } finally {
+        tf.dispose(parts);
+      }
+    },
     dispose: () => g.dispose(),
   };
 }
