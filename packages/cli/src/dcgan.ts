@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  EMA, hingeDLoss, hingeGLoss, loadSafetensors, r1Penalty, saveSafetensors, writeFileAtomic,
+  EMA, hingeDLoss, hingeGLoss, loadSafetensors, r1Penalty, saveSafetensors, tfSeed, writeFileAtomic,
   type GanTrainable, type LossResult, type Regularizer, type StepContext, type TrainBatch, type TrainDefaults,
 } from '@ganzoo/core';
 import type { LoadedGenerator, TrainableRequest } from './models';
@@ -66,7 +66,7 @@ function makeVars(shapes: Record<string, number[]>, seed: number, prefix: string
   let k = 0;
   for (const [name, shape] of Object.entries(shapes)) {
     const fanIn = shape.length === 1 ? 0 : shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    const init = name.endsWith('.b') ? tf.zeros(shape) : tf.randomNormal(shape, 0, 1 / Math.sqrt(fanIn), 'float32', seed * 1000 + k);
+    const init = name.endsWith('.b') ? tf.zeros(shape) : tf.randomNormal(shape, 0, 1 / Math.sqrt(fanIn), 'float32', tfSeed(seed * 1000 + k));
     out[name] = tf.variable(init, true, `${prefix}/${name}`);
     init.dispose();
     k++;
@@ -87,7 +87,7 @@ function generatorForward(c: DcganConfig, w: Record<string, tf.Tensor>, z: tf.Te
 }
 
 const latents = (c: DcganConfig, seeds: number[]) =>
-  tf.tidy(() => tf.concat(seeds.map((s) => tf.randomNormal([1, c.zDim], 0, 1, 'float32', s)), 0) as tf.Tensor2D);
+  tf.tidy(() => tf.concat(seeds.map((s) => tf.randomNormal([1, c.zDim], 0, 1, 'float32', tfSeed(s))), 0) as tf.Tensor2D);
 
 export class Dcgan implements GanTrainable {
   readonly modelId = 'dcgan';
@@ -136,13 +136,13 @@ export class Dcgan implements GanTrainable {
     return Object.values(this.g);
   }
   dLoss(batch: TrainBatch, ctx: StepContext): LossResult {
-    const fake = generatorForward(this.c, this.g, tf.randomNormal([batch.images.shape[0], this.c.zDim], 0, 1, 'float32', ctx.seed), batch.labels!);
+    const fake = generatorForward(this.c, this.g, tf.randomNormal([batch.images.shape[0], this.c.zDim], 0, 1, 'float32', tfSeed(ctx.seed)), batch.labels!);
     const dr = this.disc(batch.images, batch.labels!);
     const df = this.disc(fake, batch.labels!);
     return { loss: hingeDLoss(dr, df), logs: { real: tf.mean(dr) as tf.Scalar, fake: tf.mean(df) as tf.Scalar } };
   }
   gLoss(batch: TrainBatch, ctx: StepContext): LossResult {
-    const fake = generatorForward(this.c, this.g, tf.randomNormal([batch.images.shape[0], this.c.zDim], 0, 1, 'float32', ctx.seed), batch.labels!);
+    const fake = generatorForward(this.c, this.g, tf.randomNormal([batch.images.shape[0], this.c.zDim], 0, 1, 'float32', tfSeed(ctx.seed)), batch.labels!);
     return { loss: hingeGLoss(this.disc(fake, batch.labels!)) };
   }
   regularizers(): Regularizer[] {

@@ -413,7 +413,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
           seek(p: number) { pos = p; },
           async next() {
             const batch: core.TrainBatch = {
-              images: tf.randomUniform([B, R, R, 3], -1, 1, 'float32', pos) as tf.Tensor4D,
+              images: tf.randomUniform([B, R, R, 3], -1, 1, 'float32', core.tfSeed(pos)) as tf.Tensor4D,
               labels: tf.tensor1d(Array.from({ length: B }, (_, i) => (pos + i) % o.classes), 'int32'),
               captions: model.conditioning === 'text' ? Array.from({ length: B }, () => 'a red star on a blue background') : undefined,
             };

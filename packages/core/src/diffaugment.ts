@@ -4,13 +4,14 @@
  * Every op is differentiable in x; the random parameters (one draw per sample) come from a seeded stream.
  */
 import * as tf from '@tensorflow/tfjs';
+import { tfSeed } from './rng';
 
 export type DiffAugmentPolicy = 'color' | 'translation' | 'cutout';
 
 export interface DiffAugmentOptions {
   /** Comma-separated policies, applied in order; default 'color,translation,cutout' (StyleGAN-T's D). */
   policy?: string;
-  /** Seed of the random parameters (reproducible); ignored when `random` is given. */
+  /** Seed of the random parameters (reproducible, 0 included); none: unseeded. Ignored when `random` is given. */
   seed?: number;
   /** A uniform [0, 1) source, for callers that own their random stream. */
   random?: () => number;
@@ -102,7 +103,7 @@ export function diffAugment(x: tf.Tensor4D, opts: DiffAugmentOptions = {}): tf.T
     // One seeded draw per random parameter: color 3, translation 2, cutout 2 per sample.
     const perSample: Record<DiffAugmentPolicy, number> = { color: 3, translation: 2, cutout: 2 };
     const count = Math.max(1, x.shape[0] * names.reduce((a, p) => a + perSample[p as DiffAugmentPolicy], 0));
-    const t = tf.randomUniform([count], 0, 1, 'float32', opts.seed ?? 0);
+    const t = tf.randomUniform([count], 0, 1, 'float32', opts.seed === undefined ? undefined : tfSeed(opts.seed));
     const draws = t.dataSync();
     t.dispose();
     let k = 0;

@@ -214,3 +214,21 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
+
+/**
+ * What `tf.randomNormal` / `tf.randomUniform` / `tf.truncatedNormal` get for seed 0. tfjs-core treats a falsy seed
+ * as "no seed" (`seed ? seed : Math.random()`), so 0 must be mapped; a non-integer never equals an integer seed.
+ */
+export const TF_SEED_ZERO = 0.5;
+
+/**
+ * A seed for tfjs's seeded random ops that is always honoured: 0 (and -0) become TF_SEED_ZERO, every other finite
+ * number is returned unchanged (so outputs for non-zero seeds stay what they were). Pass the final value through
+ * it, after any arithmetic: `tf.randomNormal(shape, 0, 1, 'float32', tfSeed(seed * 1000 + k))`.
+ */
+export function tfSeed(seed: number): number {
+  if (typeof seed !== 'number' || !Number.isFinite(seed)) {
+    throw new Error(`tfSeed: expected a finite number as seed, got ${typeof seed === 'number' ? seed : JSON.stringify(seed)}`);
+  }
+  return seed === 0 ? TF_SEED_ZERO : seed;
+}

@@ -13,9 +13,10 @@
  *  - `dVariables()` / `gVariables()`: the trainable variables each optimizer updates (fixed order, unique names).
  *  - `dLoss(batch, ctx)` / `gLoss(batch, ctx)`: forward pass + loss, returning `{ loss, logs? }` as scalars.
  *    The trainer calls them inside `tf.variableGrads`, so they must not dispose what they return. Randomness
- *    (latents, fake labels) must come from `ctx.seed` (e.g. `tf.randomNormal(shape, 0, 1, 'float32', ctx.seed)` or
- *    core's `Rng`): the seed is a pure function of (run seed, step, phase, sub-step, micro-batch), which is what
- *    makes `--resume` bit-exact without saving RNG state. Non-trainable state (SN power iteration `u`) may be
+ *    (latents, fake labels) must come from `ctx.seed` (e.g. `tf.randomNormal(shape, 0, 1, 'float32', tfSeed(ctx.seed))`
+ *    or core's `Rng`). Give tfjs's random ops their seed through core's `tfSeed`: tfjs treats seed 0 as "no seed",
+ *    and `ctx.seed` can be 0. The seed is a pure function of (run seed, step, phase, sub-step, micro-batch), which
+ *    is what makes `--resume` bit-exact without saving RNG state. Non-trainable state (SN power iteration `u`) may be
  *    updated by `assign` inside the loss, or in `beforeUpdate`.
  *  - `regularizers()` (optional): lazy regularizers (R1, path length, ...). Each has a phase, an interval k and a
  *    loss; every k-th step the trainer runs it as an extra update whose loss is multiplied by k (StyleGAN2 lazy

@@ -5,7 +5,7 @@
  * decoder (lightweight-gan), and the VisionAidedDiscriminator head over CLIP ViT hidden states. NHWC.
  */
 import * as tf from '@tensorflow/tfjs';
-import { pixelUnshuffle, resizeBilinearMatmul, tileBatch } from '@ganzoo/core';
+import { pixelUnshuffle, resizeBilinearMatmul, tfSeed, tileBatch } from '@ganzoo/core';
 import { DiscriminatorConfig, TextEncoderConfig, VisionAidedConfig, discriminatorInputResolutions } from './config';
 import { W, fAdaptiveConv, fConv, fLinear, fSelfAttentionBlock, lrelu, sSelfAttentionBlock } from './blocks';
 import { Recorder, fSqueezeExcite, fTextEncoder, sSqueezeExcite, sTextEncoder, upsampleBlur } from './generator';
@@ -164,7 +164,7 @@ function predictorForward(w: W, p: string, x: tf.Tensor4D, mod: tf.Tensor2D | nu
 function reconLoss(w: W, p: string, l: DLayer, fmap: tf.Tensor4D, images: tf.Tensor4D, opts: { seed?: number; dropout?: boolean }, dropoutRate: number): tf.Scalar {
   const r = l.recon!;
   let x = fmap;
-  const seed = opts.seed;
+  const seed = opts.seed === undefined ? undefined : tfSeed(opts.seed);
   if (opts.dropout ?? true) {
     if (dropoutRate > 0) x = tf.dropout(x, dropoutRate, undefined, seed) as tf.Tensor4D;
   }

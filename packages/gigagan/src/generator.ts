@@ -5,7 +5,7 @@
  * NHWC; parameter names are lucidrains' state_dict keys.
  */
 import * as tf from '@tensorflow/tfjs';
-import { blur121, pixelShuffle } from '@ganzoo/core';
+import { blur121, pixelShuffle, tfSeed } from '@ganzoo/core';
 import { GeneratorConfig, StyleNetworkConfig, TextEncoderConfig, pyramidResolutions } from './config';
 import {
   W,
@@ -322,7 +322,7 @@ export function generatorForward(w: W, c: GeneratorConfig, inp: GeneratorForward
       if (given.shape.join() !== [bb, hh, ww, 1].join()) throw new Error(`Generator: expected noise '${name}' [${bb},${hh},${ww},1], found ${JSON.stringify(given.shape)}`);
       return given;
     }
-    return tf.randomNormal([bb, hh, ww, 1], 0, 1, 'float32', inp.noiseSeed !== undefined ? inp.noiseSeed * 1000 + idx : undefined);
+    return tf.randomNormal([bb, hh, ww, 1], 0, 1, 'float32', inp.noiseSeed !== undefined ? tfSeed(inp.noiseSeed * 1000 + idx) : undefined);
   };
   for (const l of layers) {
     const p = `layers.${l.index}`;

@@ -11,7 +11,7 @@
  *  - image range: see GigaGAN.imageRange ([0, 1] as lucidrains by default).
  */
 import * as tf from '@tensorflow/tfjs';
-import { GanTrainable, LossResult, Phase, Rng, StepContext, TrainBatch, TrainDefaults, clipContrastiveLoss, hingeDLoss, hingeGLoss, logisticDLoss } from '@ganzoo/core';
+import { GanTrainable, LossResult, Phase, Rng, StepContext, TrainBatch, TrainDefaults, clipContrastiveLoss, hingeDLoss, hingeGLoss, logisticDLoss, tfSeed } from '@ganzoo/core';
 import { GigaGAN } from './model';
 import { TextTokens, fStyleNetwork, generatorForward } from './generator';
 import { upsamplerForward } from './upsampler';
@@ -163,12 +163,12 @@ export class GigaGANTrainable implements GanTrainable {
       const real = this.model.fromApi(batch.images);
       // lucidrains: F.interpolate(real_images, (size, size)) -- the default 'nearest' mode
       const lowres = tf.image.resizeNearestNeighbor(real, [u.inputImageSize, u.inputImageSize], false, false);
-      const w = fStyleNetwork(getter(this.model.U!, 'upsampler'), 'style_network', u.styleNetwork, tf.randomNormal([b, u.styleNetwork.dim], 0, 1, 'float32', ctx.seed) as tf.Tensor2D, text ? text.global : null);
+      const w = fStyleNetwork(getter(this.model.U!, 'upsampler'), 'style_network', u.styleNetwork, tf.randomNormal([b, u.styleNetwork.dim], 0, 1, 'float32', tfSeed(ctx.seed)) as tf.Tensor2D, text ? text.global : null);
       const out = upsamplerForward(getter(this.model.U!, 'upsampler'), u, { lowres, styles: w, text });
       return { image: out.image, rgbs: out.rgbs, w };
     }
     const c = this.model.config.G;
-    const z = tf.randomNormal([b, c.styleNetwork.dim], 0, 1, 'float32', ctx.seed) as tf.Tensor2D;
+    const z = tf.randomNormal([b, c.styleNetwork.dim], 0, 1, 'float32', tfSeed(ctx.seed)) as tf.Tensor2D;
     const w = this.model.styles(z, text, this.model.G);
     const out = generatorForward(getter(this.model.G, 'G'), c, { styles: w, text, noiseSeed: (ctx.seed % 100000) + 1 });
     return { ...out, w };

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { EMA, RawTensor, flattenStateDict, readSafetensors, readTorchCheckpoint, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
+import { EMA, RawTensor, flattenStateDict, readSafetensors, readTorchCheckpoint, saveSafetensors, tfSeed, writeFileAtomic } from '@ganzoo/core';
 import { GigaGANConfig, fromLucidrainsKwargs, presetConfig, validateConfig } from './config';
 import { TextTokens, checkTextTokens, fStyleNetwork, fTextEncoder, generatorForward, generatorSpec } from './generator';
 import { discriminatorConvertOptions, discriminatorSpec, visionAidedSpec } from './discriminator';
@@ -319,7 +319,7 @@ export class GigaGAN {
       if (o.z.rank !== 2 || o.z.shape[0] !== b || o.z.shape[1] !== dim) throw new Error(`${what}: expected z [${b}, ${dim}], found ${JSON.stringify(o.z.shape)}`);
       return o.z;
     }
-    return tf.randomNormal([b, dim], 0, 1, 'float32', o.seed);
+    return tf.randomNormal([b, dim], 0, 1, 'float32', o.seed === undefined ? undefined : tfSeed(o.seed));
   }
 
   /** w = StyleNetwork(z, t_global). */
@@ -394,8 +394,8 @@ export class GigaGAN {
     if (!(Number.isInteger(o.steps) && o.steps >= 2)) throw new Error(`GigaGAN: steps must be an integer >= 2, found ${o.steps}`);
     return tf.tidy(() => {
       const dim = this.config.G.styleNetwork.dim;
-      const a = tf.randomNormal([1, dim], 0, 1, 'float32', o.seeds[0]);
-      const b = tf.randomNormal([1, dim], 0, 1, 'float32', o.seeds[1]);
+      const a = tf.randomNormal([1, dim], 0, 1, 'float32', tfSeed(o.seeds[0]));
+      const b = tf.randomNormal([1, dim], 0, 1, 'float32', tfSeed(o.seeds[1]));
       const an = tf.div(a, tf.norm(a));
       const bn = tf.div(b, tf.norm(b));
       const omega = Math.acos(Math.min(1, Math.max(-1, tf.sum(tf.mul(an, bn)).arraySync() as number)));
@@ -431,7 +431,7 @@ export class GigaGAN {
       }
       const mask = tf.tile(tf.logicalOr(a.mask, b.mask), [o.steps, 1]) as tf.Tensor2D;
       const text: TextTokens = { global: tf.concat(g, 0) as tf.Tensor2D, fine: tf.concat(f, 0) as tf.Tensor3D, mask };
-      const z = tf.tile(tf.randomNormal([1, this.config.G.styleNetwork.dim], 0, 1, 'float32', o.seed), [o.steps, 1]) as tf.Tensor2D;
+      const z = tf.tile(tf.randomNormal([1, this.config.G.styleNetwork.dim], 0, 1, 'float32', o.seed === undefined ? undefined : tfSeed(o.seed)), [o.steps, 1]) as tf.Tensor2D;
       const noise = this.fixedNoise(o.steps, o.seed ?? 0);
       return this.generate({ z, text, raw: o.raw, noise }).images;
     });
@@ -442,7 +442,7 @@ export class GigaGAN {
     const noise: Record<string, tf.Tensor> = {};
     let r = 4;
     for (let j = 0; r <= this.config.G.imageSize; j++, r *= 2) {
-      for (const k of [1, 4]) noise[`layers.${j}.1.${k}`] = tf.tile(tf.randomNormal([1, r, r, 1], 0, 1, 'float32', seed * 1000 + 2 * j + (k === 4 ? 1 : 0)), [b, 1, 1, 1]);
+      for (const k of [1, 4]) noise[`layers.${j}.1.${k}`] = tf.tile(tf.randomNormal([1, r, r, 1], 0, 1, 'float32', tfSeed(seed * 1000 + 2 * j + (k === 4 ? 1 : 0))), [b, 1, 1, 1]);
     }
     return noise;
   }

@@ -4,7 +4,7 @@
  * text embedding, to logits [B, 5 N]. Token features are channels-last [B, N, E] (the official [B, E, N] transposed).
  */
 import * as tf from '@tensorflow/tfjs';
-import { diffAugment, spectralNormalize } from '@ganzoo/core';
+import { diffAugment, spectralNormalize, tfSeed } from '@ganzoo/core';
 import { addReadout, DINO, resizeImages } from '@ganzoo/encoders';
 import { ResolvedConfig } from './config';
 import { Init, makeVariable, ParamMap } from './params';
@@ -234,7 +234,7 @@ export class ProjectedDiscriminator {
       x = tf.div(tf.add(x, 1), 2) as tf.Tensor4D;
       const [, h, w] = x.shape;
       if (w > res) {
-        const draws = tf.randomUniform([3], 0, 1, 'float32', (seed ^ 0x5bd1e995) >>> 0);
+        const draws = tf.randomUniform([3], 0, 1, 'float32', tfSeed((seed ^ 0x5bd1e995) >>> 0));
         const [p, ry, rx] = Array.from(draws.dataSync());
         if (p < pCrop) {
           const top = Math.min(h - res, Math.floor(ry * (h - res + 1)));

@@ -5,7 +5,7 @@
  * SynthesisLayers (StyleSplit styles, modulated conv, noise, bias_act, GroupNorm + layer scale), then ToRGB (skip).
  */
 import * as tf from '@tensorflow/tfjs';
-import { biasAct, groupNorm, modulatedConv2d, setupFilter, upsample2d } from '@ganzoo/core';
+import { biasAct, groupNorm, modulatedConv2d, setupFilter, tfSeed, upsample2d } from '@ganzoo/core';
 import { BlockSpec, ResolvedConfig } from './config';
 import { Init, makeVariable, ParamMap } from './params';
 
@@ -246,7 +246,7 @@ export class Generator {
     const mode = opts.noiseMode ?? 'const';
     const strength = this.P(`${q}.noise_strength`);
     if (mode === 'const') noise = tf.mul(tf.reshape(this.P(`${q}.noise_const`), [1, res, res, 1]), strength);
-    else if (mode === 'random') noise = tf.mul(tf.randomNormal([x.shape[0], res, res, 1], 0, 1, 'float32', ((opts.noiseSeed ?? 0) * 1000003 + layerIndex) >>> 0), strength);
+    else if (mode === 'random') noise = tf.mul(tf.randomNormal([x.shape[0], res, res, 1], 0, 1, 'float32', tfSeed(((opts.noiseSeed ?? 0) * 1000003 + layerIndex) >>> 0)), strength);
     else if (mode !== 'none') throw new Error(`StyleGAN-T: noiseMode must be 'const', 'random' or 'none', got '${mode as string}'`);
     let y = modulatedConv2d(xn, this.P(`${q}.weight`) as tf.Tensor as tf.Tensor4D, styles, {
       noise, up, padding: Math.floor(s.kernelSize / 2), resampleFilter: this.P(`${q}.resample_filter`), flipWeight: up === 1, demodulate: true, impl: opts.modconv,

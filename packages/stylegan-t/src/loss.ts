@@ -4,7 +4,7 @@
  * schedule, and the EMA ramp.
  */
 import * as tf from '@tensorflow/tfjs';
-import { clipSphericalLoss, filter2d, hingeDLossParts, hingeGLoss } from '@ganzoo/core';
+import { clipSphericalLoss, filter2d, hingeDLossParts, hingeGLoss, tfSeed } from '@ganzoo/core';
 import { CLIP, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, resizeImages } from '@ganzoo/encoders';
 
 export interface LossSettings {
@@ -74,7 +74,7 @@ export function clipGuidanceLoss(clip: CLIP, images: tf.Tensor4D, textEmbeds: tf
     let x = images;
     const [, h, w] = x.shape;
     if (w > 64) {
-      const r = tf.randomUniform([2], 0, 1, 'float32', seed >>> 0);
+      const r = tf.randomUniform([2], 0, 1, 'float32', tfSeed(seed >>> 0));
       const [ry, rx] = Array.from(r.dataSync());
       x = tf.slice(x, [0, Math.min(h - 64, Math.floor(ry * (h - 63))), Math.min(w - 64, Math.floor(rx * (w - 63))), 0], [-1, 64, 64, -1]);
     }

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { RawTensor, readSafetensors, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
+import { RawTensor, readSafetensors, saveSafetensors, tfSeed, writeFileAtomic } from '@ganzoo/core';
 import { CLIP, CLIPLoadOptions, DINO, DINOConfig, DINOLoadOptions, fromTfLayout, loadTokenizer } from '@ganzoo/encoders';
 import { makeConfig, PresetName, ResolvedConfig, resolveConfig, StyleGANTConfig } from './config';
 import { Generator, generatorShapes, initGeneratorParams, isGeneratorBuffer, NoiseMode } from './generator';
@@ -58,7 +58,7 @@ export interface CreateOptions {
 
 /** z ~ N(0, I) [n, zDim] from a seed (row i from seed + i, so batches and single images agree). */
 export function latentsFromSeeds(seeds: number[], zDim: number): tf.Tensor2D {
-  return tf.tidy(() => tf.concat(seeds.map((s) => tf.randomNormal([1, zDim], 0, 1, 'float32', s >>> 0)), 0) as tf.Tensor2D);
+  return tf.tidy(() => tf.concat(seeds.map((s) => tf.randomNormal([1, zDim], 0, 1, 'float32', tfSeed(s >>> 0))), 0) as tf.Tensor2D);
 }
 
 /** A random DINO (timm layout) of the given width: 12 blocks (hooks 2, 5, 8, 11), patch 16, 224 px. Tests / smoke runs. */

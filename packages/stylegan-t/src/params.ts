@@ -1,5 +1,6 @@
 /** Named parameter maps: official state_dict names -> tf.Variables (values in our NHWC / [in, out] layouts). */
 import * as tf from '@tensorflow/tfjs';
+import { tfSeed } from '@ganzoo/core';
 
 export type ParamMap = Record<string, tf.Variable>;
 
@@ -20,10 +21,10 @@ export class Init {
     return (Math.imul(this.seed >>> 0, 0x9e3779b1) + this.k * 0x85ebca6b) >>> 0;
   }
   randn(shape: number[], std = 1): tf.Tensor {
-    return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', this.next()), std));
+    return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', tfSeed(this.next())), std));
   }
   uniform(shape: number[], lo: number, hi: number): tf.Tensor {
-    return tf.randomUniform(shape, lo, hi, 'float32', this.next());
+    return tf.randomUniform(shape, lo, hi, 'float32', tfSeed(this.next()));
   }
 }
 

@@ -5,7 +5,7 @@
  * G_ema with the official half-life ramp. Implements core's GanTrainable, and has a self-contained `step()`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GanTrainable, LossResult, Phase, StepContext, TrainBatch, TrainDefaults } from '@ganzoo/core';
+import { GanTrainable, LossResult, Phase, StepContext, TrainBatch, TrainDefaults, tfSeed } from '@ganzoo/core';
 import { CLIP, ParamMap as ClipParams } from '@ganzoo/encoders';
 import { Generator, isGeneratorBuffer } from './generator';
 import { isDiscriminatorBuffer, ProjectedDiscriminator } from './discriminator';
@@ -154,7 +154,7 @@ export class StyleGANTTrainer implements GanTrainable {
   private runG(batch: StyleGANTBatch, cEnc: tf.Tensor2D, seed: number): tf.Tensor4D {
     const B = batch.images.shape[0];
     return tf.tidy(() => {
-      const z = tf.randomNormal([B, this.model.resolved.zDim], 0, 1, 'float32', seed >>> 0) as tf.Tensor2D;
+      const z = tf.randomNormal([B, this.model.resolved.zDim], 0, 1, 'float32', tfSeed(seed >>> 0)) as tf.Tensor2D;
       let cG = cEnc;
       if (this.model.resolved.trainMode === 'text_encoder') {
         if (!batch.captions) throw new Error("StyleGAN-T: train_mode 'text_encoder' needs captions in the batch (G encodes them with its own CLIP)");

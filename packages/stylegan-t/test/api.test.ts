@@ -76,6 +76,24 @@ describe('StyleGANT API (tiny preset)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  test('seed 0 (the default) is reproducible: generate, random noise, and create', () => {
+    const before = tf.memory().numTensors;
+    const a = m.generate({ textEmbeddings: c, seed: 0, noiseMode: 'random', noiseSeed: 0 });
+    const b = m.generate({ textEmbeddings: c, noiseMode: 'random' }); // seed and noiseSeed default to 0
+    const d = m.generate({ textEmbeddings: c, seed: 1, noiseMode: 'random', noiseSeed: 0 });
+    expect(relativeError(b, a)).toBe(0);
+    expect(relativeError(d, a)).toBeGreaterThan(1e-4);
+    const m0 = StyleGANT.create('tiny', { seed: 0 });
+    const m1 = StyleGANT.create('tiny', { seed: 0 });
+    const g0 = m0.generate({ textEmbeddings: c, seed: 0 });
+    const g1 = m1.generate({ textEmbeddings: c, seed: 0 });
+    expect(relativeError(g1, g0)).toBe(0);
+    m0.dispose();
+    m1.dispose();
+    tf.dispose([a, b, d, g0, g1]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   test('noise modes: const reproducible, random seeded, none differs from const', () => {
     const before = tf.memory().numTensors;
     // non-zero noise strength so the modes differ

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { EMA, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
+import { EMA, tfSeed, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
 import type { TrainableRequest } from '../models';
 
 /* Structural view of the package's API (kept loose so the CLI does not pin the package's internals). */
@@ -101,7 +101,7 @@ export class BigGANDeepTrainable implements GanTrainable {
   }
 
   private z(n: number, seed: number): tf.Tensor2D {
-    return tf.randomNormal([n, this.zDim], 0, 1, 'float32', seed);
+    return tf.randomNormal([n, this.zDim], 0, 1, 'float32', tfSeed(seed));
   }
   private cv(labels: tf.Tensor1D): tf.Tensor2D {
     return tf.oneHot(labels, this.numClasses).toFloat() as tf.Tensor2D;
