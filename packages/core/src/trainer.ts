@@ -21,7 +21,8 @@
  *  - `regularizers()` (optional): lazy regularizers (R1, path length, ...). Each has a phase, an interval k and a
  *    loss; every k-th step the trainer runs it as an extra update whose loss is multiplied by k (StyleGAN2 lazy
  *    regularization, Karras et al. 2020, sec. B).
- *  - `adjustGradients(phase, grads)` (optional): e.g. add BigGAN's orthogonal-regularisation gradient.
+ *  - `adjustGradients(phase, grads, ctx)` (optional): e.g. add BigGAN's orthogonal-regularisation gradient, or
+ *    apply decoupled weight decay scaled by `ctx.lr` (the learning rate in effect, overrides included).
  *  - `emaUpdate(step)`: update the EMA copy of G after each G update (the model decides decay and start step).
  *  - `variables()`: EVERY variable to checkpoint, by stable name: G, D, EMA, SN `u`, BN statistics.
  *  - `sample(seeds, cond)`: images in [-1, 1] NHWC from the EMA generator (or G if it has no EMA), one per seed,
@@ -71,6 +72,11 @@ export interface StepContext {
   seed: number;
   /** Loss weights: the model's `trainDefaults.lossWeights` merged with user overrides. */
   weights: Record<string, number>;
+  /**
+   * Learning rate of this phase's optimizer as the trainer runs it (the model's default or the user's override),
+   * e.g. for AdamW-style decoupled weight decay in `adjustGradients`. Set by the trainer; absent elsewhere.
+   */
+  lr?: number;
 }
 
 /** A loss as returned by a model: `loss` is minimised; `logs` are extra scalars for the log (e.g. D(real)). */
@@ -279,6 +285,7 @@ export async function train(model: GanTrainable, data: BatchSource, opts: Traine
   const settings = resumeSettings(model, { accumulate, dStepsPerG, seed }, batchSize);
   const optG = tf.train.adam(aG.lr, aG.beta1, aG.beta2, aG.epsilon);
   const optD = tf.train.adam(aD.lr, aD.beta1, aD.beta2, aD.epsilon);
+  const lrOf = (phase: Phase) => (phase === 'G' ? aG.lr : aD.lr);
   const optimizers = { G: optG, D: optD };
   const ckptDir = path.join(opts.outDir, 'checkpoints');
   const sampleDir = path.join(opts.outDir, 'samples');
@@ -371,7 +378,7 @@ export async function train(model: GanTrainable, data: BatchSource, opts: Traine
       let acc: Record<string, tf.Tensor> | null = null;
       const scalars: Record<string, tf.Scalar[]> = {};
       for (let m = 0; m < micros; m++) {
-        const ctx: StepContext = { step, phase, sub, micro: m, micros, seed: stepSeed(seed, step, phase, sub, m, regCode), weights };
+        const ctx: StepContext = { step, phase, sub, micro: m, micros, seed: stepSeed(seed, step, phase, sub, m, regCode), weights, lr: lrOf(phase) };
         if (m === 0) model.beforeUpdate?.(phase, ctx);
         const logs: Record<string, tf.Scalar> = {};
         const { value, grads } = tf.variableGrads(() => {
@@ -402,7 +409,7 @@ export async function train(model: GanTrainable, data: BatchSource, opts: Traine
         gradsMap = avg;
       }
       if (model.adjustGradients) {
-        const ctx: StepContext = { step, phase, sub, micro: 0, micros, seed: stepSeed(seed, step, phase, sub, 0, regCode), weights };
+        const ctx: StepContext = { step, phase, sub, micro: 0, micros, seed: stepSeed(seed, step, phase, sub, 0, regCode), weights, lr: lrOf(phase) };
         const adj = model.adjustGradients(phase, gradsMap, ctx);
         if (adj !== gradsMap) {
           tf.dispose(Object.values(gradsMap).filter((g) => g && !Object.values(adj).includes(g)));

@@ -62,7 +62,11 @@ export interface GigaGANTrainOptions {
   gpEvery?: number;
   /** Texts -> CLIP per-token encodings [B, N, clip.dimLatent] (default: the model's attached CLIP). */
   encodeCaptions?: (captions: string[]) => tf.Tensor3D;
-  /** Learning rate used for AdamW's decoupled decay (keep equal to the trainer's lr). */
+  /**
+   * Default learning rate of G and D (trainDefaults; lucidrains 2e-4). The decoupled decay uses the learning rate the
+   * trainer actually applies (`ctx.lr`, so `lrG` / `lrD` / `--lr` overrides reach it); this value only when called
+   * without one.
+   */
   lr?: number;
   /**
    * What the generator side is: the base 'generator' (default) or the 'upsampler' (lucidrains train_upsampler=True:
@@ -330,13 +334,16 @@ export class GigaGANTrainable implements GanTrainable {
 
   /**
    * AdamW's decoupled decay (lucidrains' effective optimiser): p <- p (1 - lr wd) on >= 2-D parameters that have a
-   * gradient, before Adam's step (PyTorch AdamW's order). Returns the gradients unchanged.
+   * gradient, before Adam's step (PyTorch AdamW's order), with lr the learning rate of this phase's optimizer
+   * (`ctx.lr` from the trainer; `opts.lr` without one). Returns the gradients unchanged.
    */
-  adjustGradients(phase: Phase, grads: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  adjustGradients(phase: Phase, grads: Record<string, tf.Tensor>, ctx?: StepContext): Record<string, tf.Tensor> {
     if (this.opts.weightDecay === 'lucidrains') {
+      const lr = ctx?.lr ?? this.opts.lr;
+      if (!(lr > 0)) throw new Error(`GigaGAN weight decay: expected a learning rate > 0, found ${lr}`);
       const vars = phase === 'G' ? this.gVariables() : this.dVariables();
       tf.tidy(() => {
-        for (const v of vars) if (grads[v.name] && v.rank >= 2) v.assign(tf.mul(v, 1 - this.opts.lr * 0.01));
+        for (const v of vars) if (grads[v.name] && v.rank >= 2) v.assign(tf.mul(v, 1 - lr * 0.01));
       });
     }
     return grads;

@@ -248,3 +248,56 @@ for (const backend of ['wasm', 'cpu']) {
     });
   });
 }
+
+describe('GigaGAN weight decay follows the learning rate in effect', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm', log: false });
+  });
+
+  test('adjustGradients decays by ctx.lr (the trainer\'s), opts.lr only without one; trainer overrides reach it', async () => {
+    const model = GigaGAN.create(microConfig(), { seed: 4 });
+    const enc = encoder(model.config.clip.dimLatent);
+    const tr = new GigaGANTrainable(model, { encodeCaptions: (c) => enc.encode(c), gpEvery: 0 });
+    expect(tr.trainDefaults.D.lr).toBe(2e-4);
+    const v = tr.dVariables().find((x) => x.rank >= 2)!;
+    const decayed = (ctx: StepContext | undefined): number => {
+      const before = v.dataSync().slice();
+      const zeros = { [v.name]: tf.zerosLike(v) };
+      tr.adjustGradients('D', zeros, ctx);
+      tf.dispose(Object.values(zeros));
+      const after = v.dataSync();
+      const i = before.findIndex((x) => Math.abs(x) > 1e-3);
+      return after[i] / before[i];
+    };
+    expect(decayed({ ...ctxFor(0, 'D'), lr: 0.5 })).toBeCloseTo(1 - 0.5 * 0.01, 6);
+    expect(decayed(ctxFor(0, 'D'))).toBeCloseTo(1 - 2e-4 * 0.01, 6); // no ctx.lr: the trainable's own lr
+
+    // through core's trainer: lrG / lrD (what `ganzoo finetune --lr` sets) arrive as ctx.lr, per phase
+    const seen: Record<string, number | undefined> = {};
+    const orig = tr.adjustGradients.bind(tr);
+    tr.adjustGradients = (phase, grads, ctx) => {
+      seen[phase] = ctx?.lr;
+      return orig(phase, grads, ctx);
+    };
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gigagan-lr-'));
+    try {
+      let pos = 0;
+      const source: BatchSource & { batchSize: number } = {
+        batchSize: 2,
+        get position() { return pos; },
+        seek(p: number) { pos = p; },
+        async next() {
+          pos += 2;
+          return { batch: { images: fixedBatch(), captions: CAPTIONS.slice() }, indices: [pos - 2, pos - 1] };
+        },
+      };
+      const r = await train(tr, source, { outDir: out, steps: 1, seed: 0, sampleEvery: 0, checkpointEvery: 0, lrG: 3e-3, lrD: 7e-3 });
+      expect(r.step).toBe(1);
+      expect(seen).toEqual({ D: 7e-3, G: 3e-3 });
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+      enc.dispose();
+      model.dispose();
+    }
+  });
+});
