@@ -9,3 +9,4 @@ export * from './tokenizer';
 export * from './clip';
 export * from './dino';
 export * from './onnx';
+export * from './text-encoder';

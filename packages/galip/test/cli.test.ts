@@ -15,8 +15,9 @@ test('createTrainable: preset with random weights; a wrong resolution is refused
   const t = await galip.createTrainable({ preset: 'tiny', seed: 1 });
   expect(t.resolution).toBe(28);
   expect(t.gVariables().length).toBeGreaterThan(10);
-  t.dispose();
-  t.model.dispose();
+  expect(t.textEncoderSpec).toMatchObject({ kind: 'random', seed: 0 });
+  expect(t.model.clip.tokenizer).not.toBeNull(); // the byte-level tokenizer: prompts work on the random CLIP
+  t.dispose(); // disposes the model too
   await expect(galip.createTrainable({ preset: 'tiny', resolution: 64 })).rejects.toThrow(/trains at 28x28 .* found a requested resolution 64/);
 });
 

@@ -15,7 +15,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { readSafetensors, resolveWeights, writeFileAtomic } from '@ganzoo/core';
-import { CLIP, CLIPConfig, Tokenizer } from '@ganzoo/encoders';
+import {
+  BYTE_VOCAB_SIZE, CLIP, CLIPConfig, TEXT_ENCODER_FILE, TextEncoderSpec, asTextEncoderSpec, clipSpec, loadTextEncoder as loadSharedTextEncoder,
+} from '@ganzoo/encoders';
 import { GigaGANConfig, PRESETS, presetConfig, validateConfig } from './config';
 import { GigaGAN } from './model';
 import { GigaGANClip } from './clip';
@@ -24,7 +26,7 @@ import { GigaGANTrainable, GigaGANTrainOptions } from './loss';
 export const presets: Record<string, () => GigaGANConfig> = PRESETS;
 
 /** Which CLIP encodes the prompts of a model trained through the CLI. */
-export type GigaGANTextEncoderSpec = { kind: 'clip'; ref: string } | { kind: 'random'; seed: number; config: CLIPConfig };
+export type GigaGANTextEncoderSpec = TextEncoderSpec;
 
 /** What `ganzoo finetune` passes (packages/cli/src/models.ts TrainableRequest), plus `clip`. */
 export interface GigaGANTrainableRequest {
@@ -41,40 +43,18 @@ export interface GigaGANTrainableRequest {
   cacheDir?: string;
 }
 
-const BYTE_BOS = 257;
-const BYTE_EOS = 258;
-
-/** Ids 1..256 = UTF-8 bytes, 257 <bos>, 258 <eos> (the highest id, so CLIP's argmax pooling finds it), 0 padding. */
-function byteTokenizer(): Tokenizer {
-  const utf8 = new TextEncoder();
-  return new Tokenizer({ encode: (text: string) => [BYTE_BOS, ...Array.from(utf8.encode(text), (b) => b + 1), BYTE_EOS] });
-}
-
 /** A small random CLIP whose text width is `textWidth` (the encodings GigaGAN reads) and vision width `visionWidth`. */
 function randomClipConfig(textWidth: number, visionWidth: number): CLIPConfig {
   const heads = (w: number) => (w % 64 === 0 ? w / 64 : w % 16 === 0 ? w / 16 : 1);
   return {
     embedDim: 32,
-    text: { vocabSize: BYTE_EOS + 1, contextLength: 64, width: textWidth, heads: heads(textWidth), layers: 2, mlpWidth: 4 * textWidth, act: 'quick_gelu', eps: 1e-5, pool: 'argmax' },
+    text: { vocabSize: BYTE_VOCAB_SIZE, contextLength: 64, width: textWidth, heads: heads(textWidth), layers: 2, mlpWidth: 4 * textWidth, act: 'quick_gelu', eps: 1e-5, pool: 'argmax' },
     vision: { imageSize: 32, patchSize: 8, width: visionWidth, heads: heads(visionWidth), layers: 2, mlpWidth: 4 * visionWidth, act: 'quick_gelu', eps: 1e-5 },
   };
 }
 
-async function loadTextEncoder(spec: GigaGANTextEncoderSpec, o: { offline?: boolean; cacheDir?: string } = {}): Promise<CLIP> {
-  if (spec.kind === 'random') {
-    const clip = CLIP.random(spec.config, spec.seed);
-    clip.tokenizer = byteTokenizer();
-    return clip;
-  }
-  if (spec.kind === 'clip' && typeof spec.ref === 'string') {
-    const clip = await CLIP.fromPretrained(spec.ref, { offline: o.offline, cacheDir: o.cacheDir });
-    if (!clip.tokenizer) {
-      clip.dispose();
-      throw new Error(`GigaGAN: the CLIP ${spec.ref} has no tokenizer (expected tokenizer.json beside its weights); prompts need one`);
-    }
-    return clip;
-  }
-  throw new Error(`GigaGAN: unknown text encoder ${JSON.stringify(spec)} (expected {kind: 'clip', ref} or {kind: 'random', seed, config})`);
+function loadTextEncoder(spec: GigaGANTextEncoderSpec, o: { offline?: boolean; cacheDir?: string } = {}): Promise<CLIP> {
+  return loadSharedTextEncoder(spec, { ...o, who: 'GigaGAN' });
 }
 
 /** GigaGANClip over a CLIP: the end-of-text id from the CLIP's pooling id or its tokenizer. */
@@ -83,16 +63,7 @@ function adapterFor(clip: CLIP): GigaGANClip {
   return new GigaGANClip(clip, { eosId: typeof pool === 'number' ? pool : clip.tokenizer?.eosId });
 }
 
-function clipSpec(ref: string): GigaGANTextEncoderSpec {
-  return { kind: 'clip', ref: fs.existsSync(ref) ? path.resolve(ref) : ref };
-}
-
-/** Where an exported folder records its text encoder. */
-const TEXT_ENCODER_FILE = 'text_encoder.json';
-
-function asSpec(x: unknown): GigaGANTextEncoderSpec | undefined {
-  return x && typeof x === 'object' && 'kind' in x ? (x as GigaGANTextEncoderSpec) : undefined;
-}
+const asSpec = asTextEncoderSpec;
 
 /** Newest `checkpoints/step-N` of a run folder, or the folder itself when it is a checkpoint. */
 function checkpointDir(dir: string): string | undefined {

@@ -15,7 +15,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { flattenStateDict, RawTensor, readSafetensors, readTorchCheckpoint, resolveWeights, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
-import { CLIP, CLIPConfig, Tokenizer } from '@ganzoo/encoders';
+import {
+  BYTE_VOCAB_SIZE, CLIP, CLIPConfig, TEXT_ENCODER_FILE, TextEncoderSpec, asTextEncoderSpec, clipSpec, loadTextEncoder as loadSharedTextEncoder,
+  recordedTextEncoder,
+} from '@ganzoo/encoders';
 import { makeConfig, PRESETS, PresetName, StyleGANTConfig } from './config';
 import { StyleGANT } from './model';
 import { StyleGANTTrainer, TrainOptions } from './train';
@@ -23,7 +26,7 @@ import { StyleGANTTrainer, TrainOptions } from './train';
 export const presets: Record<string, () => StyleGANTConfig> = PRESETS;
 
 /** Which CLIP encodes the prompts of a model trained through the CLI (stored as `text_encoder` in its config). */
-export type StyleGANTTextEncoderSpec = { kind: 'clip'; ref: string } | { kind: 'random'; seed: number; config: CLIPConfig };
+export type StyleGANTTextEncoderSpec = TextEncoderSpec;
 
 /** What `ganzoo finetune` passes (packages/cli/src/models.ts TrainableRequest), plus `clip`. */
 export interface StyleGANTTrainableRequest {
@@ -41,59 +44,23 @@ export interface StyleGANTTrainableRequest {
   cacheDir?: string;
 }
 
-const BYTE_BOS = 257;
-const BYTE_EOS = 258;
-
-/** Ids 1..256 = UTF-8 bytes, 257 <bos>, 258 <eos> (the highest id, so CLIP's argmax pooling finds it), 0 padding. */
-function byteTokenizer(): Tokenizer {
-  const utf8 = new TextEncoder();
-  return new Tokenizer({ encode: (text: string) => [BYTE_BOS, ...Array.from(utf8.encode(text), (b) => b + 1), BYTE_EOS] });
-}
-
 /** A small random CLIP text tower whose projected embeddings are `embedDim` wide. */
 function randomClipConfig(embedDim: number): CLIPConfig {
   const width = Math.min(64, embedDim % 16 === 0 ? embedDim : 32);
   const heads = width / 16;
   return {
     embedDim,
-    text: { vocabSize: BYTE_EOS + 1, contextLength: 64, width, heads, layers: 2, mlpWidth: 4 * width, act: 'quick_gelu', eps: 1e-5, pool: 'argmax' },
+    text: { vocabSize: BYTE_VOCAB_SIZE, contextLength: 64, width, heads, layers: 2, mlpWidth: 4 * width, act: 'quick_gelu', eps: 1e-5, pool: 'argmax' },
     vision: { imageSize: 32, patchSize: 8, width: 32, heads: 2, layers: 1, mlpWidth: 128, act: 'quick_gelu', eps: 1e-5 },
   };
 }
 
-async function loadTextEncoder(spec: StyleGANTTextEncoderSpec, o: { offline?: boolean; cacheDir?: string } = {}): Promise<CLIP> {
-  if (spec.kind === 'random') {
-    const clip = CLIP.random(spec.config, spec.seed, { text: true, vision: false });
-    clip.tokenizer = byteTokenizer();
-    return clip;
-  }
-  if (spec.kind === 'clip' && typeof spec.ref === 'string') {
-    const clip = await CLIP.fromPretrained(spec.ref, { offline: o.offline, cacheDir: o.cacheDir });
-    if (!clip.tokenizer) {
-      clip.dispose();
-      throw new Error(`StyleGAN-T: the CLIP ${spec.ref} has no tokenizer (expected tokenizer.json beside its weights); prompts need one`);
-    }
-    return clip;
-  }
-  throw new Error(`StyleGAN-T: unknown text_encoder ${JSON.stringify(spec)} (expected {kind: 'clip', ref} or {kind: 'random', seed, config})`);
+function loadTextEncoder(spec: StyleGANTTextEncoderSpec, o: { offline?: boolean; cacheDir?: string } = {}): Promise<CLIP> {
+  return loadSharedTextEncoder(spec, { ...o, who: 'StyleGAN-T', towers: { text: true, vision: false } });
 }
 
-function clipSpec(ref: string): StyleGANTTextEncoderSpec {
-  return { kind: 'clip', ref: fs.existsSync(ref) ? path.resolve(ref) : ref };
-}
-
-/** Where an exported folder records its text encoder. */
-const TEXT_ENCODER_FILE = 'text_encoder.json';
-
-function asSpec(x: unknown): StyleGANTTextEncoderSpec | undefined {
-  return x && typeof x === 'object' && 'kind' in x ? (x as StyleGANTTextEncoderSpec) : undefined;
-}
-
-/** The text encoder an exported folder records, if any. */
-function recordedSpec(dir: string): StyleGANTTextEncoderSpec | undefined {
-  const f = path.join(dir, TEXT_ENCODER_FILE);
-  return fs.existsSync(f) ? asSpec(JSON.parse(fs.readFileSync(f, 'utf8'))) : undefined;
-}
+const asSpec = asTextEncoderSpec;
+const recordedSpec = recordedTextEncoder;
 
 /** Drop the CLI's bookkeeping keys from a config (what StyleGANT.create reads is the rest). */
 function modelConfig(config: Record<string, unknown>): StyleGANTConfig {
