@@ -156,11 +156,12 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--n <count>', 'number of images', int('--n', 1), 5000)
     .option('--size <px>', 'image side in pixels', int('--size', 8), 32)
     .option('--seed <n>', 'random seed', int('--seed'), 0)
+    .option('--background <name>', `background of every image (${core.SHAPE_BACKGROUNDS.join(', ')})`, 'random')
     .addOption(new Option('--classes <kind>', 'what a class is').choices(['colour-shape', 'shape']).default('colour-shape'))
     .action(async (o) => {
       const t0 = Date.now();
       const bar = core.createProgress({ total: o.n, label: 'make-shapes', unit: 'images', everySteps: 1000 });
-      const r = await core.makeShapes({ out: o.out, n: o.n, size: o.size, seed: o.seed, classing: o.classes,
+      const r = await core.makeShapes({ out: o.out, n: o.n, size: o.size, seed: o.seed, classing: o.classes, background: o.background,
         onProgress: (done) => bar.update(done) });
       bar.done();
       note(`wrote ${r.files} images in ${r.classes.length} classes to ${path.resolve(o.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

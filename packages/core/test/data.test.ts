@@ -75,6 +75,21 @@ describe('shapes', () => {
     expect([meta.width, meta.height]).toEqual([16, 16]);
     await expect(makeShapes({ out: a, n: 0 })).rejects.toThrow(/--n must be a positive integer/);
   });
+
+  test('makeShapes with one background: every image on it, no shape in its colour; bad names refused', async () => {
+    const w = path.join(tmp, 'shapes-white');
+    await makeShapes({ out: w, n: 24, size: 32, seed: 5, classing: 'shape', background: 'white' });
+    const caps = fs.readFileSync(path.join(w, 'captions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(caps.every((c) => c.background === 'white')).toBe(true);
+    const { data } = await sharp(path.join(w, caps[0].file)).raw().toBuffer({ resolveWithObject: true });
+    expect([data[0], data[1], data[2]]).toEqual([240, 240, 240]); // corner pixel = the white background
+    const r = path.join(tmp, 'shapes-red');
+    await makeShapes({ out: r, n: 24, size: 16, seed: 5, classing: 'shape', background: 'red' });
+    const reds = fs.readFileSync(path.join(r, 'captions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(reds.some((c) => c.colour === 'red')).toBe(false);
+    await expect(makeShapes({ out: r, n: 4, background: 'purple' })).rejects.toThrow(/--background must be one of random, black, white/);
+    await expect(makeShapes({ out: r, n: 4, background: 'red' })).rejects.toThrow(/no red shapes/);
+  });
 });
 
 describe('image folder dataset and loader', () => {

@@ -92,12 +92,14 @@ export function shapeSvg(spec: ShapeSpec, res: number): string {
 }
 
 /** The i-th random spec of a seeded shapes set. */
-export function shapeSpec(seed: number, i: number, res: number, opts: { shape?: ShapeName; colour?: ColourName } = {}): ShapeSpec {
+export function shapeSpec(seed: number, i: number, res: number, opts: { shape?: ShapeName; colour?: ColourName; background?: string } = {}): ShapeSpec {
   const r = new HashStream(seed, i);
   const shape = opts.shape ?? r.pick(SHAPES);
-  const colour = opts.colour ?? r.pick(COLOURS);
+  const fixedBg = opts.background !== undefined && opts.background !== 'random' ? opts.background : undefined;
+  // with a fixed background, shapes take the other colours only
+  const colour = opts.colour ?? r.pick(COLOURS.filter((c) => c !== fixedBg));
   const bgChoices = [...Object.keys(BACKGROUND_COLOURS), ...COLOURS.filter((c) => c !== colour)];
-  const background = r.pick(bgChoices);
+  const background = fixedBg ?? r.pick(bgChoices);
   const frac = r.range(0.4, 0.8);
   const size = Math.round(frac * res);
   const margin = Math.max(1, Math.round(res / 32));
@@ -124,8 +126,13 @@ export interface MakeShapesOptions {
   size?: number;
   seed?: number;
   classing?: ShapesClassing;
+  /** 'random' (default: any background colour other than the shape's) or one background for every image. */
+  background?: string;
   onProgress?: (done: number, total: number) => void;
 }
+
+/** Background names `makeShapes` accepts. */
+export const SHAPE_BACKGROUNDS = ['random', ...Object.keys(BACKGROUND_COLOURS), ...COLOURS];
 
 export interface MakeShapesResult {
   classes: string[];
@@ -143,6 +150,11 @@ export async function makeShapes(opts: MakeShapesOptions): Promise<MakeShapesRes
   const classing = opts.classing ?? 'colour-shape';
   if (!Number.isInteger(opts.n) || opts.n < 1) throw new Error(`make-shapes: --n must be a positive integer, got ${opts.n}`);
   if (!Number.isInteger(res) || res < 8 || res > 1024) throw new Error(`make-shapes: --size must be an integer in [8, 1024], got ${res}`);
+  const background = opts.background ?? 'random';
+  if (!SHAPE_BACKGROUNDS.includes(background)) throw new Error(`make-shapes: --background must be one of ${SHAPE_BACKGROUNDS.join(', ')}, got '${background}'`);
+  if (classing === 'colour-shape' && COLOURS.includes(background as ColourName)) {
+    throw new Error(`make-shapes: a ${background} background leaves no ${background} shapes, but 'colour-shape' classes include them: use --classes shape or a background of ${Object.keys(BACKGROUND_COLOURS).join(', ')}`);
+  }
   const classes = shapesClassNames(classing);
   fs.mkdirSync(opts.out, { recursive: true });
   for (const c of classes) fs.mkdirSync(path.join(opts.out, c), { recursive: true });
@@ -153,7 +165,7 @@ export async function makeShapes(opts: MakeShapesOptions): Promise<MakeShapesRes
   for (let start = 0; start < opts.n; start += chunk) {
     const idx = Array.from({ length: Math.min(chunk, opts.n - start) }, (_, k) => start + k);
     await Promise.all(idx.map(async (i) => {
-      const spec = shapeSpec(seed, i, res);
+      const spec = shapeSpec(seed, i, res, { background });
       const cls = classing === 'shape' ? spec.shape : `${spec.colour}-${spec.shape}`;
       const file = `${cls}/${String(i).padStart(width, '0')}.png`;
       const png = await sharp(Buffer.from(shapeSvg(spec, res))).removeAlpha().png().toBuffer();
