@@ -6,10 +6,11 @@ set -euo pipefail
 GANZOO="node $(dirname "$0")/../../packages/cli/dist/bin.js"   # or `npx ganzoo` once @ganzoo/cli is installed
 OUT=${OUT:-runs/shapes}
 
-$GANZOO make-shapes --out data/shapes32 --n 5000 --size 32 --classes shape --seed 0
+# The shipped biggan-deep-shapes model's recipe (packages/biggan-deep/weights/shapes-32/README.md).
+$GANZOO make-shapes --out data/shapes32 --n 5000 --size 32 --classes shape --background white --seed 0
 $GANZOO finetune --model biggan-deep --preset shapes-32 --data data/shapes32 --out "$OUT" \
-  --steps 1500 --batch 16 --d-steps 1 --lr-g 3e-4 --lr-d 3e-4 \
-  --sample-every 50 --checkpoint-every 50 --keep 3 "$@"
+  --steps 2000 --batch 32 --d-steps 1 --lr-g 2e-4 --lr-d 4e-4 \
+  --sample-every 250 --checkpoint-every 250 --keep 3 "$@"
 # The EMA generator is exported to $OUT/final (config.json + model.safetensors + classes.json).
 $GANZOO eval-shapes --model "$OUT/final" --n 500
 $GANZOO generate --model "$OUT/final" --classes circle,square,triangle,star --seeds 0-5 --out "$OUT/grid.png"
