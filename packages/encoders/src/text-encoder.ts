@@ -17,6 +17,21 @@ export type TextEncoderSpec = { kind: 'clip'; ref: string } | { kind: 'random'; 
 /** Where an exported folder records its text encoder (beside config.json). */
 export const TEXT_ENCODER_FILE = 'text_encoder.json';
 
+/** What `ganzoo finetune` passes a text-conditioned model's `createTrainable` (the CLI's TrainableRequest plus `clip`). */
+export interface TextTrainableRequest {
+  preset?: string;
+  /** The model's own weights: a folder, a checkpoint file or a manifest id. */
+  weights?: string;
+  /** The data's image size; must equal the model's. */
+  resolution?: number;
+  seed?: number;
+  batchSize?: number;
+  /** CLIP folder or id for the prompts (default: the folder's recorded CLIP, else a random byte-level one). */
+  clip?: string;
+  offline?: boolean;
+  cacheDir?: string;
+}
+
 /** Byte-level ids: 1..256 = UTF-8 bytes, 257 <bos>, 258 <eos>, 0 padding. */
 export const BYTE_BOS = 257;
 export const BYTE_EOS = 258;

@@ -17,7 +17,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { readSafetensors, writeFileAtomic } from '@ganzoo/core';
 import {
-  BYTE_VOCAB_SIZE, CLIP, CLIPConfig, TEXT_ENCODER_FILE, TextEncoderSpec, asTextEncoderSpec, clipSpec, loadTextEncoder, recordedTextEncoder,
+  BYTE_VOCAB_SIZE, CLIP, CLIPConfig, TEXT_ENCODER_FILE, TextEncoderSpec, asTextEncoderSpec, clipSpec, loadTextEncoder, recordedTextEncoder, TextTrainableRequest,
 } from '@ganzoo/encoders';
 import { ClipArch, GalipConfig, PRESETS, PresetName, galipConfig } from './config';
 import { encoderClipConfig } from './clip';
@@ -31,19 +31,7 @@ export const presets: Record<string, GalipConfig> = PRESETS;
 export type GalipTextEncoderSpec = TextEncoderSpec;
 
 /** What `ganzoo finetune` passes (packages/cli/src/models.ts TrainableRequest), plus `clip`. */
-export interface GalipTrainableRequest {
-  preset?: string;
-  /** A GALIP folder (ganzoo or official), a state_epoch_*.pth or a manifest id. */
-  weights?: string;
-  /** The data's image size; must equal the CLIP input size. */
-  resolution?: number;
-  seed?: number;
-  batchSize?: number;
-  /** CLIP folder or id (default: the folder's recorded CLIP, else its own, else a random byte-level one). */
-  clip?: string;
-  offline?: boolean;
-  cacheDir?: string;
-}
+export type GalipTrainableRequest = TextTrainableRequest;
 
 const WHO = 'GALIP';
 /** Context of the random CLIP: byte-level prompts are one token per byte. */

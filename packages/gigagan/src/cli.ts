@@ -16,7 +16,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { readSafetensors, resolveWeights, writeFileAtomic } from '@ganzoo/core';
 import {
-  BYTE_VOCAB_SIZE, CLIP, CLIPConfig, TEXT_ENCODER_FILE, TextEncoderSpec, asTextEncoderSpec, clipSpec, loadTextEncoder as loadSharedTextEncoder,
+  BYTE_VOCAB_SIZE, CLIP, CLIPConfig, TEXT_ENCODER_FILE, TextEncoderSpec, asTextEncoderSpec, clipSpec, loadTextEncoder as loadSharedTextEncoder, TextTrainableRequest,
 } from '@ganzoo/encoders';
 import { GigaGANConfig, PRESETS, presetConfig, validateConfig } from './config';
 import { GigaGAN } from './model';
@@ -29,19 +29,7 @@ export const presets: Record<string, () => GigaGANConfig> = PRESETS;
 export type GigaGANTextEncoderSpec = TextEncoderSpec;
 
 /** What `ganzoo finetune` passes (packages/cli/src/models.ts TrainableRequest), plus `clip`. */
-export interface GigaGANTrainableRequest {
-  preset?: string;
-  /** A GigaGAN folder (config.json + model.safetensors + model_D.safetensors) or an id. */
-  weights?: string;
-  /** The data's image size; must equal the generator's. */
-  resolution?: number;
-  seed?: number;
-  batchSize?: number;
-  /** CLIP folder or id (default: the folder's recorded CLIP, else a random byte-level one). */
-  clip?: string;
-  offline?: boolean;
-  cacheDir?: string;
-}
+export type GigaGANTrainableRequest = TextTrainableRequest;
 
 /** A small random CLIP whose text width is `textWidth` (the encodings GigaGAN reads) and vision width `visionWidth`. */
 function randomClipConfig(textWidth: number, visionWidth: number): CLIPConfig {

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { flattenStateDict, RawTensor, readSafetensors, readTorchCheckpoint, resolveWeights, saveSafetensors, writeFileAtomic } from '@ganzoo/core';
 import {
   BYTE_VOCAB_SIZE, CLIP, CLIPConfig, TEXT_ENCODER_FILE, TextEncoderSpec, asTextEncoderSpec, clipSpec, loadTextEncoder as loadSharedTextEncoder,
-  recordedTextEncoder,
+  recordedTextEncoder, TextTrainableRequest,
 } from '@ganzoo/encoders';
 import { makeConfig, PRESETS, PresetName, StyleGANTConfig } from './config';
 import { StyleGANT } from './model';
@@ -29,20 +29,7 @@ export const presets: Record<string, () => StyleGANTConfig> = PRESETS;
 export type StyleGANTTextEncoderSpec = TextEncoderSpec;
 
 /** What `ganzoo finetune` passes (packages/cli/src/models.ts TrainableRequest), plus `clip`. */
-export interface StyleGANTTrainableRequest {
-  preset?: string;
-  /** A StyleGAN-T folder (config.json, model.safetensors, optionally model_D.safetensors) or a manifest id. */
-  weights?: string;
-  /** The data's image size; must equal the model's. */
-  resolution?: number;
-  seed?: number;
-  /** Batch size of the run (the EMA half-life follows it, as train.py's). */
-  batchSize?: number;
-  /** CLIP folder or id for the text embeddings (default: the folder's recorded CLIP, else a random byte-level one). */
-  clip?: string;
-  offline?: boolean;
-  cacheDir?: string;
-}
+export type StyleGANTTrainableRequest = TextTrainableRequest;
 
 /** A small random CLIP text tower whose projected embeddings are `embedDim` wide. */
 function randomClipConfig(embedDim: number): CLIPConfig {
