@@ -2,25 +2,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main, EXIT } from '../src/index';
+import { EXIT } from '../src/index';
+import { runCli } from './run-cli';
 import { shippedDir } from '../src/adapters/biggan-deep';
 
 let tmp: string;
 let data: string;
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await main(['node', 'ganzoo', '--backend', 'cpu', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = (...args: string[]) => runCli('cpu', ...args);
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

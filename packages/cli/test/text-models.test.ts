@@ -8,26 +8,15 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { main, EXIT } from '../src/index';
+import { EXIT } from '../src/index';
+import { runCli } from './run-cli';
 
 const BACKEND = process.env.GANZOO_TEST_BACKEND ?? 'wasm';
 const TINY_CLIP = path.resolve(__dirname, '../../encoders/test/fixtures/tiny-clip');
 let tmp: string;
 let data: string;
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await main(['node', 'ganzoo', '--backend', BACKEND, ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = (...args: string[]) => runCli(BACKEND, ...args);
 
 /** Size of a `generate --no-labels` grid of n x cols tiles of side `res` (grid.ts: tiles upscaled to >= 64 px, 4 px gaps). */
 function gridSize(res: number, rows: number, cols: number) {

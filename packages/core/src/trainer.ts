@@ -194,6 +194,7 @@ export interface TrainerOptions {
   sampleEvery?: number;
   /** Seeds of the sample grid (default 0..15) and their conditioning (default: labels cycling over classes). */
   sampleSeeds?: number[];
+  /** Labels / captions of the sample grid, one per seed (shorter lists are cycled). */
   sampleCond?: { labels?: number[]; captions?: string[] };
   /** Checkpoint every N steps (0 = only at the end; default 1000); keep the newest K (default 3). */
   checkpointEvery?: number;
@@ -346,8 +347,11 @@ export async function train(model: GanTrainable, data: BatchSource, opts: Traine
     result.resumedFrom = resumedFrom;
 
     const sampleSeeds = opts.sampleSeeds ?? Array.from({ length: 16 }, (_, i) => i);
-    const sampleCond = opts.sampleCond ?? (model.conditioning === 'class' && model.numClasses
-      ? { labels: sampleSeeds.map((_, i) => i % model.numClasses!) } : {});
+    // one label / caption per seed: shorter lists given in sampleCond are cycled
+    const perSeed = <T>(xs?: T[]) => (xs && xs.length ? sampleSeeds.map((_, i) => xs[i % xs.length]) : undefined);
+    const sampleCond = opts.sampleCond
+      ? { labels: perSeed(opts.sampleCond.labels), captions: perSeed(opts.sampleCond.captions) }
+      : model.conditioning === 'class' && model.numClasses ? { labels: sampleSeeds.map((_, i) => i % model.numClasses!) } : {};
     const writeSamples = async (s: number) => {
       const file = path.join(sampleDir, `step-${String(s).padStart(8, '0')}.png`);
       const imgs = model.sample(sampleSeeds, sampleCond);

@@ -140,3 +140,21 @@ test('checkpoints: round trip of variables and Adam state; disk full keeps the p
   opt.dispose();
   opt2.dispose();
 });
+
+test('sample grid: labels / captions shorter than the seeds are cycled, one per seed', async () => {
+  const model = tiny();
+  const seen: { seeds: number[]; labels?: number[]; captions?: string[] }[] = [];
+  const orig = model.sample.bind(model);
+  model.sample = (seeds, cond) => {
+    seen.push({ seeds, labels: cond.labels, captions: cond.captions });
+    return orig(seeds, cond);
+  };
+  try {
+    await train(model, loader(), { outDir: path.join(tmp, 'cycle'), steps: 1, sampleEvery: 1, checkpointEvery: 0,
+      sampleSeeds: [5, 6, 7, 8, 9], sampleCond: { labels: [2, 3], captions: ['a', 'b'] } });
+  } finally {
+    model.dispose();
+  }
+  expect(seen.length).toBeGreaterThan(0);
+  expect(seen[0]).toEqual({ seeds: [5, 6, 7, 8, 9], labels: [2, 3, 2, 3, 2], captions: ['a', 'b', 'a', 'b', 'a'] });
+});

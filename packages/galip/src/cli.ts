@@ -108,11 +108,6 @@ export class GalipCliTrainable extends GalipTrainer {
     if (textEncoderSpec) (this as { config: Record<string, unknown> }).config = { ...this.config, textEncoder: textEncoderSpec };
   }
 
-  override sample(seeds: number[], cond: { captions?: string[]; truncation?: number }): tf.Tensor4D {
-    const caps = cond.captions;
-    if (caps && caps.length && caps.length !== seeds.length) return super.sample(seeds, { ...cond, captions: seeds.map((_, i) => caps[i % caps.length]) });
-    return super.sample(seeds, cond);
-  }
 
   override exportGenerator(dir: string): void {
     super.exportGenerator(dir);

@@ -87,11 +87,6 @@ export class GigaGANCliTrainable extends GigaGANTrainable {
     (this as { config: Record<string, unknown> }).config = { ...(model.config as unknown as Record<string, unknown>), textEncoder: textEncoderSpec };
   }
 
-  override sample(seeds: number[], cond: { captions?: string[]; truncation?: number }): tf.Tensor4D {
-    const caps = cond.captions;
-    if (caps && caps.length && caps.length !== seeds.length) return super.sample(seeds, { ...cond, captions: seeds.map((_, i) => caps[i % caps.length]) });
-    return super.sample(seeds, cond);
-  }
 
   override exportGenerator(dir: string): void {
     super.exportGenerator(dir);

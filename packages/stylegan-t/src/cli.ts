@@ -89,11 +89,6 @@ export class StyleGANTCliTrainer extends StyleGANTTrainer {
     return { ...rest, text_encoder: this.textEncoderSpec };
   }
 
-  override sample(seeds: number[], cond: { labels?: number[]; captions?: string[]; truncation?: number; textEmbeddings?: tf.Tensor2D }): tf.Tensor4D {
-    const caps = cond.captions;
-    if (caps && caps.length && caps.length !== seeds.length) return super.sample(seeds, { ...cond, captions: seeds.map((_, i) => caps[i % caps.length]) });
-    return super.sample(seeds, cond);
-  }
 
   override exportGenerator(dir: string): void {
     super.exportGenerator(dir);
