@@ -26,6 +26,8 @@ interface BigGANLike {
   config: { generator: { numClasses: number; resolution: number; zDim?: number } };
   resolution: number;
   numClasses: number;
+  /** Class names from the weights folder's classes.json (package versions that read it). */
+  classNames?: string[] | null;
   generate(o: { classes?: number[]; seed?: number; truncation?: number; batchSize?: number }): tf.Tensor4D;
   /** The onnxruntime engine when the package has it (same images; faster on wasm/cpu). */
   generateAsync?(o: { classes?: number[]; seed?: number; truncation?: number; batchSize?: number }): Promise<tf.Tensor4D>;
@@ -88,7 +90,7 @@ export function bigganAdapter(pkg: Record<string, unknown>): ModelPackageApi {
         g = await B.fromPretrained(ref, opts);
       }
       const n = g.numClasses ?? g.config.generator.numClasses;
-      return wrap(g, n, classNamesFor(dir, n, pkg));
+      return wrap(g, n, g.classNames ?? classNamesFor(dir, n, pkg));
     };
   }
   const own = pkg.createTrainable as ((r: TrainableRequest) => GanTrainable | Promise<GanTrainable>) | undefined;
