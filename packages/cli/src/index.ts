@@ -192,9 +192,13 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--allow-upscale', 'use images smaller than the model resolution (upscaled) instead of skipping them')
     .option('--export <dir>', 'write the final EMA generator here (default <out>/final)')
     .option('--clip <id|dir>', 'text-conditional models: CLIP folder or id for the captions (default: the weights\' own, else a random test encoder)')
+    .option('--diffaugment <policy>', 'biggan-deep: DiffAugment of D\'s inputs, a comma list of color, translation, cutout, or none (default: the preset\'s)')
     .action(async (o) => {
       const backend = await setupBackend(backendOf());
       const { family, weights } = resolveModelRef(o.model);
+      if (o.diffaugment !== undefined && family.id !== 'biggan-deep') {
+        throw new CliError(`--diffaugment is a biggan-deep option; ${family.id} has its own augmentation recipe`, EXIT.USAGE);
+      }
       const api = loadPackage(family, 'createTrainable');
       let ds: core.ImageFolderDataset;
       try {
@@ -205,7 +209,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       for (const w of ds.warnings) note(`warning: ${w}`);
       const model = await api.createTrainable!({
         preset: o.preset, weights: o.weights ?? weights, numClasses: ds.hasLabels ? ds.classes.length : undefined,
-        classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip,
+        classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip, augment: o.diffaugment,
       });
       if ((model as { textEncoderSpec?: { kind?: string } }).textEncoderSpec?.kind === 'random') {
         note('warning: no --clip given: captions are encoded by a seeded random CLIP with a byte-level tokenizer; ' +

@@ -32,6 +32,8 @@ export interface TrainableRequest {
   batchSize?: number;
   /** Text-conditional models: the CLIP (folder or id) that encodes the captions. */
   clip?: string;
+  /** DiffAugment policy for D's inputs (e.g. 'translation,cutout'; 'none' = off), for models that take one. */
+  augment?: string;
 }
 
 /** A loaded generator for `generate` / `demo` / `bench`. */

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { EMA, tfSeed, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
+import { EMA, diffAugment, mixSeed, tfSeed, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
 import type { TrainableRequest } from '../models';
 
 /* Structural view of the package's API (kept loose so the CLI does not pin the package's internals). */
@@ -87,7 +87,7 @@ export class BigGANDeepTrainable implements GanTrainable {
   private readonly zDim: number;
 
   constructor(private readonly net: BigGANNet, B: BigGANStatic, private readonly L: Losses,
-    readonly classNames?: string[], emaDecay = 0.999, emaStart = 0) {
+    readonly classNames?: string[], emaDecay = 0.999, emaStart = 0, readonly augment?: string) {
     if (!net.D) throw new Error('BigGAN-deep training needs a discriminator: the config has none');
     const g = net.config.generator;
     this.config = JSON.parse(JSON.stringify(net.config));
@@ -95,6 +95,7 @@ export class BigGANDeepTrainable implements GanTrainable {
     this.resolution = g.resolution;
     this.numClasses = g.numClasses;
     this.zDim = g.zDim;
+    if (augment) diffAugment(tf.zeros([1, 2, 2, 3]), { policy: augment, seed: 0 }).dispose(); // validate the policy now
     this.ema = new EMA(net.G.vars, { decay: emaDecay, startStep: emaStart });
     const gCopy = Object.fromEntries(Object.entries(net.G.vars).map(([k, v]) => [k, v.clone()]));
     this.twin = B.fromTensors({ ...net.config, discriminator: undefined }, gCopy, null);
@@ -105,6 +106,11 @@ export class BigGANDeepTrainable implements GanTrainable {
   }
   private cv(labels: tf.Tensor1D): tf.Tensor2D {
     return tf.oneHot(labels, this.numClasses).toFloat() as tf.Tensor2D;
+  }
+
+  /** DiffAugment (Zhao et al. 2020) of D's inputs, real and fake alike, when the run asks for it. */
+  private aug(x: tf.Tensor4D, seed: number): tf.Tensor4D {
+    return this.augment ? diffAugment(x, { policy: this.augment, seed }) : x;
   }
 
   dVariables(): tf.Variable[] {
@@ -119,7 +125,7 @@ export class BigGANDeepTrainable implements GanTrainable {
     const labels = batch.labels!;
     const fake = this.net.forwardG(this.z(n, ctx.seed), this.cv(labels), { truncation: 1, training: true });
     // ajbrock: D(cat(fake, real)) in one pass, then split.
-    const out = this.net.discriminate(tf.concat([fake, batch.images], 0) as tf.Tensor4D, tf.concat([labels, labels], 0) as tf.Tensor1D, { training: true });
+    const out = this.net.discriminate(this.aug(tf.concat([fake, batch.images], 0) as tf.Tensor4D, mixSeed(ctx.seed, 1)), tf.concat([labels, labels], 0) as tf.Tensor1D, { training: true });
     const dFake = out.slice([0, 0], [n, -1]);
     const dReal = out.slice([n, 0], [n, -1]);
     const l = this.L.discriminatorLoss(dReal, dFake);
@@ -129,7 +135,7 @@ export class BigGANDeepTrainable implements GanTrainable {
   gLoss(batch: TrainBatch, ctx: StepContext): LossResult {
     const n = batch.images.shape[0];
     const fake = this.net.forwardG(this.z(n, ctx.seed), this.cv(batch.labels!), { truncation: 1, training: true });
-    return { loss: this.L.generatorLoss(this.net.discriminate(fake, batch.labels!, { training: true })) };
+    return { loss: this.L.generatorLoss(this.net.discriminate(this.aug(fake, mixSeed(ctx.seed, 1)), batch.labels!, { training: true })) };
   }
 
   emaUpdate(step: number): void {
@@ -175,7 +181,7 @@ export class BigGANDeepTrainable implements GanTrainable {
  * Training presets on top of the package's: `shapes-32` is the shipped default's recipe (the `tiny` 32 px
  * generator, a wider D than tiny's, a short-run EMA).
  */
-export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean }> = {
+export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean; augment?: string }> = {
   'shapes-32': { base: 'shapes-32', emaDecay: 0.999, emaStart: 500, classEmbedAsZ: true },
 };
 
@@ -193,6 +199,12 @@ export function scaleClassEmbedding(vars: Record<string, tf.Variable>, zDim: num
     const norms = tf.sqrt(tf.sum(tf.square(e), 1, true));
     e.assign(tf.mul(tf.div(e, tf.add(norms, 1e-12)), Math.sqrt(zDim)));
   });
+}
+
+/** The run's DiffAugment policy: the request's ('none' turns a preset's off), else the preset's. */
+function augmentOf(req: TrainableRequest, presetDefault?: string): string | undefined {
+  const a = req.augment ?? presetDefault;
+  return a && a !== 'none' ? a : undefined;
 }
 
 /** `createTrainable` for the CLI: a preset (default 'tiny') resized to the data's classes, or given weights. */
@@ -224,7 +236,7 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
     cfg.discriminator.numClasses = req.numClasses;
     net = B.create(cfg, { seed: req.seed ?? 0, discriminator: true });
     if (local?.classEmbedAsZ) scaleClassEmbedding(net.G.vars, net.config.generator.zDim);
-    if (local) return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart);
+    if (local) return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart, augmentOf(req, local.augment));
   }
-  return new BigGANDeepTrainable(net, B, L, req.classNames);
+  return new BigGANDeepTrainable(net, B, L, req.classNames, undefined, undefined, augmentOf(req));
 }
