@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { hashUniform, mixSeed, seededPermutation } from '../src/data/seed';
-import { checkShapes, makeShapes, renderShape, shapeCaption, shapeSpec, SHAPES } from '../src/data/shapes';
+import { checkShapes, largestComponent, makeShapes, renderShape, shapeCaption, shapeSpec, SHAPES } from '../src/data/shapes';
 import { DataLoader, disposeBatch, scanImageFolder } from '../src/data/dataset';
 
 let tmp: string;
@@ -46,6 +46,18 @@ describe('shapes', () => {
     }
     expect(shapeOk / n).toBeGreaterThanOrEqual(0.99);
     expect(colourOk / n).toBe(1);
+  });
+  test('checker reads the largest connected region: stray specks do not stretch the bounding box', async () => {
+    const spec = { ...shapeSpec(3, 0, 32, { shape: 'square', colour: 'red', background: 'white' }), size: 14, cx: 16, cy: 16 };
+    const px = await renderShape(spec, 32);
+    expect(checkShapes(px, 32, 32).shape).toBe('square');
+    const noisy = px.slice();
+    for (const [y, x] of [[2, 3], [29, 28], [3, 27]]) noisy.set([220, 40, 40], (y * 32 + x) * 3); // three red specks
+    const c = checkShapes(noisy, 32, 32);
+    expect(c.shape).toBe('square');
+    expect(c.area).toBeGreaterThanOrEqual(14 * 14 - 4);
+    expect(c.area).toBeLessThanOrEqual(15 * 15);
+    expect(largestComponent(Uint8Array.from([1, 0, 0, 0, 1, 1, 0, 1, 1]), 3, 3)).toEqual([0, 4, 8, 7, 5]);
   });
   test('checker says none on a flat image and rejects a wrong size', () => {
     expect(checkShapes(new Uint8Array(16 * 16 * 3).fill(100), 16, 16).shape).toBe('none');

@@ -191,10 +191,43 @@ export interface ShapeCheck {
   area: number;
 }
 
+/** Pixel indices of the largest 8-connected component of a binary h x w mask (first found on ties). */
+export function largestComponent(mask: Uint8Array, h: number, w: number): number[] {
+  const seen = new Uint8Array(h * w);
+  let best: number[] = [];
+  const stack: number[] = [];
+  for (let start = 0; start < h * w; start++) {
+    if (!mask[start] || seen[start]) continue;
+    const comp: number[] = [];
+    seen[start] = 1;
+    stack.push(start);
+    while (stack.length) {
+      const i = stack.pop() as number;
+      comp.push(i);
+      const y = Math.floor(i / w);
+      const x = i - y * w;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy;
+          const xx = x + dx;
+          if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+          const j = yy * w + xx;
+          if (mask[j] && !seen[j]) {
+            seen[j] = 1;
+            stack.push(j);
+          }
+        }
+      }
+    }
+    if (comp.length > best.length) best = comp;
+  }
+  return best;
+}
+
 /**
  * Read shape and colour from pixels: background = per-channel median of the border; foreground = pixels far
  * from it; colour = nearest shape colour to the mean of confident foreground pixels; shape from the fill ratio of
- * the foreground in its bounding box (square 1, circle pi/4, triangle 1/2, star ~0.33).
+ * the largest connected foreground region in its bounding box (square 1, circle pi/4, triangle 1/2, star ~0.33).
  * `rgb`: uint8 HWC (3 channels) of size `h` x `w`.
  */
 export function checkShapes(rgbData: Uint8Array | Float32Array | number[], h: number, w: number): ShapeCheck {
@@ -240,18 +273,20 @@ export function checkShapes(rgbData: Uint8Array | Float32Array | number[], h: nu
     }
   }
   const dfg = Math.hypot(mean[0] - bg[0], mean[1] - bg[1], mean[2] - bg[2]);
-  // Binary mask at half-way between background and foreground.
-  let y0 = h, y1 = -1, x0 = w, x1 = -1, area = 0;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (dist[y * w + x] >= 0.5 * dfg) {
-        area++;
-        if (y < y0) y0 = y;
-        if (y > y1) y1 = y;
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-      }
-    }
+  // Binary mask at half-way between background and foreground; the shape is its largest 8-connected component
+  // (stray pixels elsewhere, common in generated images, would otherwise stretch the bounding box).
+  const mask = new Uint8Array(h * w);
+  for (let i = 0; i < h * w; i++) mask[i] = dist[i] >= 0.5 * dfg ? 1 : 0;
+  const comp = largestComponent(mask, h, w);
+  let y0 = h, y1 = -1, x0 = w, x1 = -1;
+  const area = comp.length;
+  for (const i of comp) {
+    const y = Math.floor(i / w);
+    const x = i - y * w;
+    if (y < y0) y0 = y;
+    if (y > y1) y1 = y;
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
   }
   if (area < 4) return { ...none, colour, area };
   const bw = x1 - x0 + 1;
