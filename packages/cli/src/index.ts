@@ -192,6 +192,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--allow-upscale', 'use images smaller than the model resolution (upscaled) instead of skipping them')
     .option('--export <dir>', 'write the final EMA generator here (default <out>/final)')
     .option('--clip <id|dir>', 'text-conditional models: CLIP folder or id for the captions (default: the weights\' own, else a random test encoder)')
+    .option('--mode-seeking <lambda>', 'biggan-deep: weight of the mode-seeking regulariser on G (Mao et al. 2019; default: the preset\'s, else 0)', num('--mode-seeking'))
     .option('--diffaugment <policy>', 'biggan-deep: DiffAugment of D\'s inputs, a comma list of color, translation, cutout, or none (default: the preset\'s)')
     .action(async (o) => {
       const backend = await setupBackend(backendOf());
@@ -199,6 +200,10 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       if (o.diffaugment !== undefined && family.id !== 'biggan-deep') {
         throw new CliError(`--diffaugment is a biggan-deep option; ${family.id} has its own augmentation recipe`, EXIT.USAGE);
       }
+      if (o.modeSeeking !== undefined && family.id !== 'biggan-deep') {
+        throw new CliError(`--mode-seeking is a biggan-deep option, not one of ${family.id}`, EXIT.USAGE);
+      }
+      if (o.modeSeeking !== undefined && !(o.modeSeeking >= 0)) throw new CliError(`--mode-seeking must be >= 0, got ${o.modeSeeking}`, EXIT.USAGE);
       const api = loadPackage(family, 'createTrainable');
       let ds: core.ImageFolderDataset;
       try {
@@ -210,6 +215,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       const model = await api.createTrainable!({
         preset: o.preset, weights: o.weights ?? weights, numClasses: ds.hasLabels ? ds.classes.length : undefined,
         classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip, augment: o.diffaugment,
+        modeSeeking: o.modeSeeking,
       });
       if ((model as { textEncoderSpec?: { kind?: string } }).textEncoderSpec?.kind === 'random') {
         note('warning: no --clip given: captions are encoded by a seeded random CLIP with a byte-level tokenizer; ' +

@@ -34,6 +34,8 @@ export interface TrainableRequest {
   clip?: string;
   /** DiffAugment policy for D's inputs (e.g. 'translation,cutout'; 'none' = off), for models that take one. */
   augment?: string;
+  /** Weight λ_ms of the mode-seeking regulariser on G (Mao et al. 2019), for models that take one. */
+  modeSeeking?: number;
 }
 
 /** A loaded generator for `generate` / `demo` / `bench`. */

@@ -45,10 +45,38 @@ test('biggan-deep trainable: DiffAugment of D inputs is seeded, changes the loss
   // The preset's default applies when the request names none.
   expect(LOCAL_PRESETS['shapes-32'].augment === undefined || typeof LOCAL_PRESETS['shapes-32'].augment === 'string').toBe(true);
   await expect(createBigGANTrainable(pkg, { ...req, augment: 'rotate' })).rejects.toThrow(/unknown policy 'rotate'/);
+  await expect(createBigGANTrainable(pkg, { ...req, modeSeeking: -1 })).rejects.toThrow(/mode-seeking weight must be >= 0, got -1/);
 }, 120000);
 
-test('--diffaugment on a model with its own augmentation recipe is a usage error', async () => {
+test('biggan-deep trainable: the mode-seeking term is logged, weighted into G\'s loss, and leaks nothing', async () => {
+  const m = await createBigGANTrainable(pkg, { preset: 'shapes-32', numClasses: 4, seed: 0, augment: 'none', modeSeeking: 0.5 });
+  const b = batch();
+  const before = tf.memory().numTensors;
+  const r = tf.tidy(() => {
+    const out = m.gLoss(b, ctx(3));
+    return [out.loss, out.logs!.adv, out.logs!.ms].map((t) => t.dataSync()[0]);
+  });
+  expect(tf.memory().numTensors).toBe(before);
+  const [loss, adv, ms] = r;
+  expect(ms).toBeGreaterThan(0);
+  expect(loss).toBeCloseTo(adv + 0.5 * ms, 4);
+  // G's gradient exists for every trainable G variable
+  const grads = tf.tidy(() => tf.variableGrads(() => m.gLoss(b, ctx(3)).loss, m.gVariables()).grads);
+  expect(Object.keys(grads).length).toBe(m.gVariables().length);
+  tf.dispose(Object.values(grads));
+  expect(tf.memory().numTensors).toBe(before);
+  tf.dispose([b.images, b.labels]);
+  m.dispose();
+}, 120000);
+
+test('--diffaugment / --mode-seeking on a model with its own recipe, or a negative weight, is a usage error', async () => {
   const r = await runCli('cpu', 'finetune', '--model', 'galip', '--data', '/nonexistent', '--out', '/tmp/x', '--diffaugment', 'translation');
   expect(r.code).toBe(EXIT.USAGE);
   expect(r.err).toMatch(/--diffaugment is a biggan-deep option; galip/);
+  const m = await runCli('cpu', 'finetune', '--model', 'gigagan', '--data', '/nonexistent', '--out', '/tmp/x', '--mode-seeking', '1');
+  expect(m.code).toBe(EXIT.USAGE);
+  expect(m.err).toMatch(/--mode-seeking is a biggan-deep option, not one of gigagan/);
+  const neg = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--data', '/nonexistent', '--out', '/tmp/x', '--mode-seeking', '-2');
+  expect(neg.code).toBe(EXIT.USAGE);
+  expect(neg.err).toMatch(/--mode-seeking must be >= 0, got -2/);
 });

@@ -101,3 +101,18 @@ export function r1Penalty(d: (x: tf.Tensor) => tf.Tensor, real: tf.Tensor, gamma
     return tf.mul(gamma / 2, tf.mean(perSample)) as tf.Scalar;
   });
 }
+
+/**
+ * Mode-seeking regularisation (Mao et al. 2019, "Mode Seeking GANs", eq. 3–4): for two latents z1, z2 under the same
+ * condition, L_ms = 1 / (mean|G(z1) − G(z2)| / mean|z1 − z2| + ε), added to G's loss with a weight λ_ms. Minimising it
+ * makes G's outputs move with z, against per-condition mode collapse. `images1[i]` / `z1[i]` pair with
+ * `images2[i]` / `z2[i]`.
+ */
+export function modeSeekingLoss(images1: tf.Tensor, images2: tf.Tensor, z1: tf.Tensor, z2: tf.Tensor, eps = 1e-5): tf.Scalar {
+  if (images1.shape.join() !== images2.shape.join()) throw new Error(`modeSeekingLoss: image pairs of shapes [${images1.shape}] and [${images2.shape}]`);
+  if (z1.shape.join() !== z2.shape.join()) throw new Error(`modeSeekingLoss: latent pairs of shapes [${z1.shape}] and [${z2.shape}]`);
+  return tf.tidy(() => {
+    const ratio = tf.div(tf.mean(tf.abs(tf.sub(images1, images2))), tf.mean(tf.abs(tf.sub(z1, z2))));
+    return tf.div(1, tf.add(ratio, eps)) as tf.Scalar;
+  });
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { hingeDLoss, hingeDLossParts, hingeGLoss, orthoRegLoss, orthoRegGrad, addOrthoRegGrads, r1Penalty } from '../src/losses';
+import { hingeDLoss, hingeDLossParts, hingeGLoss, orthoRegLoss, orthoRegGrad, addOrthoRegGrads, r1Penalty, modeSeekingLoss } from '../src/losses';
 import { EMA } from '../src/ema';
 
 beforeAll(async () => {
@@ -65,4 +65,22 @@ test('EMA update, start step, copy and load; leak-free', () => {
   expect(target.a.dataSync()[0]).toBeCloseTo(12, 5);
   expect(() => ema.load({ a: tf.zeros([3]) })).toThrow(/shape/);
   ema.dispose();
+});
+
+describe('modeSeekingLoss (Mao et al. 2019)', () => {
+  test('1 / (mean|ΔG| / mean|Δz| + ε) by hand, gradients push the pair apart, shape errors', () => {
+    const a = tf.tensor2d([[0, 1], [2, 3]]);
+    const b = tf.tensor2d([[1, 1], [2, 1]]); // mean|a − b| = 3/4
+    const z1 = tf.tensor2d([[0, 0], [0, 0]]);
+    const z2 = tf.tensor2d([[1, -1], [2, 0]]); // mean|z1 − z2| = 1
+    const l = modeSeekingLoss(a, b, z1, z2, 0);
+    expect(l.dataSync()[0]).toBeCloseTo(4 / 3, 6);
+    // d/da of 1/r with r = mean|a−b|/1: −1/r² · sign(a−b)/4 -> descending moves a away from b
+    const g = tf.grad((x: tf.Tensor) => modeSeekingLoss(x, b, z1, z2, 0))(a);
+    const gv = g.dataSync();
+    expect(gv[0]).toBeCloseTo((16 / 9) / 4, 5); // a < b there: a descent step moves a further below b
+    expect(gv[3]).toBeCloseTo(-(16 / 9) / 4, 5); // a > b: further above
+    expect(() => modeSeekingLoss(a, tf.zeros([2, 3]), z1, z2)).toThrow(/image pairs of shapes \[2,2\] and \[2,3\]/);
+    tf.dispose([a, b, z1, z2, l, g]);
+  });
 });

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { EMA, diffAugment, mixSeed, tfSeed, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
+import { EMA, diffAugment, mixSeed, modeSeekingLoss, tfSeed, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
 import type { TrainableRequest } from '../models';
 
 /* Structural view of the package's API (kept loose so the CLI does not pin the package's internals). */
@@ -87,7 +87,8 @@ export class BigGANDeepTrainable implements GanTrainable {
   private readonly zDim: number;
 
   constructor(private readonly net: BigGANNet, B: BigGANStatic, private readonly L: Losses,
-    readonly classNames?: string[], emaDecay = 0.999, emaStart = 0, readonly augment?: string) {
+    readonly classNames?: string[], emaDecay = 0.999, emaStart = 0, readonly augment?: string, readonly modeSeeking = 0) {
+    if (!(modeSeeking >= 0)) throw new Error(`BigGAN-deep: the mode-seeking weight must be >= 0, got ${modeSeeking}`);
     if (!net.D) throw new Error('BigGAN-deep training needs a discriminator: the config has none');
     const g = net.config.generator;
     this.config = JSON.parse(JSON.stringify(net.config));
@@ -134,8 +135,15 @@ export class BigGANDeepTrainable implements GanTrainable {
 
   gLoss(batch: TrainBatch, ctx: StepContext): LossResult {
     const n = batch.images.shape[0];
-    const fake = this.net.forwardG(this.z(n, ctx.seed), this.cv(batch.labels!), { truncation: 1, training: true });
-    return { loss: this.L.generatorLoss(this.net.discriminate(this.aug(fake, mixSeed(ctx.seed, 1)), batch.labels!, { training: true })) };
+    const h = this.modeSeeking > 0 ? Math.floor(n / 2) : 0;
+    // mode seeking pairs sample i with sample h + i under the same class: the second half repeats the first's labels
+    const labels = h > 0 ? tf.concat([batch.labels!.slice(0, h), batch.labels!.slice(0, n - h)]) as tf.Tensor1D : batch.labels!;
+    const z = this.z(n, ctx.seed);
+    const fake = this.net.forwardG(z, this.cv(labels), { truncation: 1, training: true });
+    const adv = this.L.generatorLoss(this.net.discriminate(this.aug(fake, mixSeed(ctx.seed, 1)), labels, { training: true }));
+    if (h === 0) return { loss: adv };
+    const ms = modeSeekingLoss(fake.slice(0, h), fake.slice(h, h), z.slice(0, h), z.slice(h, h));
+    return { loss: tf.add(adv, tf.mul(ms, this.modeSeeking)) as tf.Scalar, logs: { adv, ms } };
   }
 
   emaUpdate(step: number): void {
@@ -181,7 +189,7 @@ export class BigGANDeepTrainable implements GanTrainable {
  * Training presets on top of the package's: `shapes-32` is the shipped default's recipe (the `tiny` 32 px
  * generator, a wider D than tiny's, a short-run EMA).
  */
-export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean; augment?: string }> = {
+export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean; augment?: string; modeSeeking?: number }> = {
   'shapes-32': { base: 'shapes-32', emaDecay: 0.999, emaStart: 500, classEmbedAsZ: true },
 };
 
@@ -236,7 +244,10 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
     cfg.discriminator.numClasses = req.numClasses;
     net = B.create(cfg, { seed: req.seed ?? 0, discriminator: true });
     if (local?.classEmbedAsZ) scaleClassEmbedding(net.G.vars, net.config.generator.zDim);
-    if (local) return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart, augmentOf(req, local.augment));
+    if (local) {
+      return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart, augmentOf(req, local.augment),
+        req.modeSeeking ?? local.modeSeeking ?? 0);
+    }
   }
-  return new BigGANDeepTrainable(net, B, L, req.classNames, undefined, undefined, augmentOf(req));
+  return new BigGANDeepTrainable(net, B, L, req.classNames, undefined, undefined, augmentOf(req), req.modeSeeking ?? 0);
 }
