@@ -42,8 +42,17 @@ test('biggan-deep trainable: DiffAugment of D inputs is seeded, changes the loss
   tf.dispose([b.images, b.labels]);
   plain.dispose();
   aug.dispose();
-  // The preset's default applies when the request names none.
-  expect(LOCAL_PRESETS['shapes-32'].augment === undefined || typeof LOCAL_PRESETS['shapes-32'].augment === 'string').toBe(true);
+  // The shapes-32 recipe's defaults apply when the request names none; 'none' / 0 / the tiny preset turn them off.
+  const dflt = await createBigGANTrainable(pkg, req);
+  expect([dflt.augment, dflt.modeSeeking, dflt.trainDefaults.dStepsPerG, dflt.trainDefaults.G.lr, dflt.trainDefaults.D.lr])
+    .toEqual([LOCAL_PRESETS['shapes-32'].augment, 1, 1, 2e-4, 4e-4]);
+  dflt.dispose();
+  const off = await createBigGANTrainable(pkg, { ...req, augment: 'none', modeSeeking: 0 });
+  expect([off.augment, off.modeSeeking]).toEqual([undefined, 0]);
+  off.dispose();
+  const tiny = await createBigGANTrainable(pkg, { preset: 'tiny', numClasses: 4, seed: 0 });
+  expect([tiny.augment, tiny.modeSeeking, tiny.trainDefaults.dStepsPerG, tiny.trainDefaults.G.lr]).toEqual([undefined, 0, 2, 1e-4]);
+  tiny.dispose();
   await expect(createBigGANTrainable(pkg, { ...req, augment: 'rotate' })).rejects.toThrow(/unknown policy 'rotate'/);
   await expect(createBigGANTrainable(pkg, { ...req, modeSeeking: -1 })).rejects.toThrow(/mode-seeking weight must be >= 0, got -1/);
 }, 120000);

@@ -74,11 +74,7 @@ export function generatorFromCheckpoint(B: BigGANStatic, ref: string, readSafete
 export class BigGANDeepTrainable implements GanTrainable {
   readonly modelId = 'biggan-deep';
   readonly config: Record<string, unknown>;
-  readonly trainDefaults: TrainDefaults = {
-    dStepsPerG: 2, batchSize: 32,
-    G: { lr: 1e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
-    D: { lr: 4e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
-  };
+  readonly trainDefaults: TrainDefaults;
   readonly conditioning = 'class' as const;
   readonly resolution: number;
   readonly numClasses: number;
@@ -87,7 +83,14 @@ export class BigGANDeepTrainable implements GanTrainable {
   private readonly zDim: number;
 
   constructor(private readonly net: BigGANNet, B: BigGANStatic, private readonly L: Losses,
-    readonly classNames?: string[], emaDecay = 0.999, emaStart = 0, readonly augment?: string, readonly modeSeeking = 0) {
+    readonly classNames?: string[], emaDecay = 0.999, emaStart = 0, readonly augment?: string, readonly modeSeeking = 0,
+    recipe: { dStepsPerG?: number; lrG?: number; lrD?: number } = {}) {
+    // ajbrock's BigGAN-deep recipe unless a preset's recipe says otherwise
+    this.trainDefaults = {
+      dStepsPerG: recipe.dStepsPerG ?? 2, batchSize: 32,
+      G: { lr: recipe.lrG ?? 1e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
+      D: { lr: recipe.lrD ?? 4e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
+    };
     if (!(modeSeeking >= 0)) throw new Error(`BigGAN-deep: the mode-seeking weight must be >= 0, got ${modeSeeking}`);
     if (!net.D) throw new Error('BigGAN-deep training needs a discriminator: the config has none');
     const g = net.config.generator;
@@ -186,11 +189,17 @@ export class BigGANDeepTrainable implements GanTrainable {
 }
 
 /**
- * Training presets on top of the package's: `shapes-32` is the shipped default's recipe (the `tiny` 32 px
- * generator, a wider D than tiny's, a short-run EMA).
+ * Training presets on top of the package's: `shapes-32` is the shipped default's recipe — the package's `shapes-32`
+ * architecture, class embedding at z's norm, a short-run EMA, DiffAugment (translation, cutout) on D's inputs, the
+ * mode-seeking term on G (without it every class collapsed to one image within 500 steps), 1 D step per G step,
+ * lr 2e-4 (G) / 4e-4 (D). CLI flags override each part.
  */
-export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean; augment?: string; modeSeeking?: number }> = {
-  'shapes-32': { base: 'shapes-32', emaDecay: 0.999, emaStart: 500, classEmbedAsZ: true },
+export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean; augment?: string; modeSeeking?: number;
+  recipe?: { dStepsPerG?: number; lrG?: number; lrD?: number } }> = {
+  'shapes-32': {
+    base: 'shapes-32', emaDecay: 0.999, emaStart: 500, classEmbedAsZ: true, augment: 'translation,cutout', modeSeeking: 1,
+    recipe: { dStepsPerG: 1, lrG: 2e-4, lrD: 4e-4 },
+  },
 };
 
 /**
@@ -246,7 +255,7 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
     if (local?.classEmbedAsZ) scaleClassEmbedding(net.G.vars, net.config.generator.zDim);
     if (local) {
       return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart, augmentOf(req, local.augment),
-        req.modeSeeking ?? local.modeSeeking ?? 0);
+        req.modeSeeking ?? local.modeSeeking ?? 0, local.recipe);
     }
   }
   return new BigGANDeepTrainable(net, B, L, req.classNames, undefined, undefined, augmentOf(req), req.modeSeeking ?? 0);
