@@ -42,14 +42,17 @@ test('biggan-deep trainable: DiffAugment of D inputs is seeded, changes the loss
   tf.dispose([b.images, b.labels]);
   plain.dispose();
   aug.dispose();
-  // The shapes-32 recipe's defaults apply when the request names none; 'none' / 0 / the tiny preset turn them off.
+  // The shapes-32 recipe's defaults apply when the request names none; flags override them; tiny keeps ajbrock's.
   const dflt = await createBigGANTrainable(pkg, req);
   expect([dflt.augment, dflt.modeSeeking, dflt.trainDefaults.dStepsPerG, dflt.trainDefaults.G.lr, dflt.trainDefaults.D.lr])
-    .toEqual([LOCAL_PRESETS['shapes-32'].augment, 1, 1, 2e-4, 4e-4]);
+    .toEqual([LOCAL_PRESETS['shapes-32'].augment, LOCAL_PRESETS['shapes-32'].modeSeeking ?? 0, 1, 2e-4, 4e-4]);
   dflt.dispose();
   const off = await createBigGANTrainable(pkg, { ...req, augment: 'none', modeSeeking: 0 });
   expect([off.augment, off.modeSeeking]).toEqual([undefined, 0]);
   off.dispose();
+  const on = await createBigGANTrainable(pkg, { ...req, augment: 'translation', modeSeeking: 2 });
+  expect([on.augment, on.modeSeeking]).toEqual(['translation', 2]);
+  on.dispose();
   const tiny = await createBigGANTrainable(pkg, { preset: 'tiny', numClasses: 4, seed: 0 });
   expect([tiny.augment, tiny.modeSeeking, tiny.trainDefaults.dStepsPerG, tiny.trainDefaults.G.lr]).toEqual([undefined, 0, 2, 1e-4]);
   tiny.dispose();
