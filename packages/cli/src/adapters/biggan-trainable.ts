@@ -191,8 +191,9 @@ export class BigGANDeepTrainable implements GanTrainable {
 /**
  * Training presets on top of the package's: `shapes-32` is the shipped default's recipe — the package's `shapes-32`
  * architecture, class embedding at z's norm, a short-run EMA, 1 D step per G step, lr 2e-4 (G) / 4e-4 (D).
- * DiffAugment (`--diffaugment`) and the mode-seeking term (`--mode-seeking`) are off: with them every class kept its
- * variety, but shape accuracy was lower at 1500 steps (31.5 % vs 41 % without, 200 samples; weights README).
+ * DiffAugment (`--diffaugment`) and the mode-seeking term (`--mode-seeking`) are opt-in: with both, every class kept
+ * its variety, but shape accuracy was no better within 2000 steps (37.8 % vs 35.8 % at step 2000, 500 samples;
+ * weights README).
  * CLI flags override each part.
  */
 export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean; augment?: string; modeSeeking?: number;
