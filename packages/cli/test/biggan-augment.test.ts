@@ -57,8 +57,11 @@ test('biggan-deep trainable: DiffAugment of D inputs is seeded, changes the loss
   const tiny = await createBigGANTrainable(pkg, { preset: 'tiny', numClasses: 4, seed: 0 });
   expect([tiny.augment, tiny.modeSeeking, tiny.trainDefaults.dStepsPerG, tiny.trainDefaults.G.lr]).toEqual([undefined, 0, 2, 1e-4]);
   tiny.dispose();
+  // Bad settings are refused before any model is built: nothing is left allocated.
+  const beforeBad = tf.memory().numTensors;
   await expect(createBigGANTrainable(pkg, { ...req, augment: 'rotate' })).rejects.toThrow(/unknown policy 'rotate'/);
   await expect(createBigGANTrainable(pkg, { ...req, modeSeeking: -1 })).rejects.toThrow(/mode-seeking weight must be >= 0, got -1/);
+  expect(tf.memory().numTensors).toBe(beforeBad);
 }, 120000);
 
 test('biggan-deep trainable: the mode-seeking term is logged, weighted into G\'s loss, and leaks nothing', async () => {

@@ -90,14 +90,20 @@ const POLICIES: Record<DiffAugmentPolicy, Array<(x: tf.Tensor4D, rand: () => num
   cutout: [randCutout],
 };
 
-/** DiffAugment(x, policy): the listed augmentations in order, each with fresh per-sample parameters. */
-export function diffAugment(x: tf.Tensor4D, opts: DiffAugmentOptions = {}): tf.Tensor4D {
-  if (x.rank !== 4) throw new Error(`diffAugment: expected images [N, H, W, C], got shape [${x.shape}]`);
-  const policy = opts.policy ?? 'color,translation,cutout';
+/** The augmentations of a comma-separated policy, in order; an Error names an unknown one. */
+export function parseDiffAugmentPolicy(policy: string): DiffAugmentPolicy[] {
   const names = policy.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   for (const p of names) {
     if (!(p in POLICIES)) throw new Error(`diffAugment: unknown policy '${p}' (expected a comma list of ${Object.keys(POLICIES).join(', ')})`);
   }
+  return names as DiffAugmentPolicy[];
+}
+
+/** DiffAugment(x, policy): the listed augmentations in order, each with fresh per-sample parameters. */
+export function diffAugment(x: tf.Tensor4D, opts: DiffAugmentOptions = {}): tf.Tensor4D {
+  if (x.rank !== 4) throw new Error(`diffAugment: expected images [N, H, W, C], got shape [${x.shape}]`);
+  const policy = opts.policy ?? 'color,translation,cutout';
+  const names = parseDiffAugmentPolicy(policy);
   let rand = opts.random;
   if (!rand) {
     // One seeded draw per random parameter: color 3, translation 2, cutout 2 per sample.

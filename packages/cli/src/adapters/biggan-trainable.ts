@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { EMA, diffAugment, mixSeed, modeSeekingLoss, tfSeed, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
+import { EMA, diffAugment, mixSeed, modeSeekingLoss, parseDiffAugmentPolicy, tfSeed, writeFileAtomic, type GanTrainable, type LossResult, type StepContext, type TrainBatch, type TrainDefaults } from '@ganzoo/core';
 import type { TrainableRequest } from '../models';
 
 /* Structural view of the package's API (kept loose so the CLI does not pin the package's internals). */
@@ -85,13 +85,13 @@ export class BigGANDeepTrainable implements GanTrainable {
   constructor(private readonly net: BigGANNet, B: BigGANStatic, private readonly L: Losses,
     readonly classNames?: string[], emaDecay = 0.999, emaStart = 0, readonly augment?: string, readonly modeSeeking = 0,
     recipe: { dStepsPerG?: number; lrG?: number; lrD?: number } = {}) {
+    checkRegularisers(augment, modeSeeking);
     // ajbrock's BigGAN-deep recipe unless a preset's recipe says otherwise
     this.trainDefaults = {
       dStepsPerG: recipe.dStepsPerG ?? 2, batchSize: 32,
       G: { lr: recipe.lrG ?? 1e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
       D: { lr: recipe.lrD ?? 4e-4, beta1: 0, beta2: 0.999, epsilon: 1e-6 },
     };
-    if (!(modeSeeking >= 0)) throw new Error(`BigGAN-deep: the mode-seeking weight must be >= 0, got ${modeSeeking}`);
     if (!net.D) throw new Error('BigGAN-deep training needs a discriminator: the config has none');
     const g = net.config.generator;
     this.config = JSON.parse(JSON.stringify(net.config));
@@ -99,7 +99,6 @@ export class BigGANDeepTrainable implements GanTrainable {
     this.resolution = g.resolution;
     this.numClasses = g.numClasses;
     this.zDim = g.zDim;
-    if (augment) diffAugment(tf.zeros([1, 2, 2, 3]), { policy: augment, seed: 0 }).dispose(); // validate the policy now
     this.ema = new EMA(net.G.vars, { decay: emaDecay, startStep: emaStart });
     const gCopy = Object.fromEntries(Object.entries(net.G.vars).map(([k, v]) => [k, v.clone()]));
     this.twin = B.fromTensors({ ...net.config, discriminator: undefined }, gCopy, null);
@@ -220,6 +219,12 @@ export function scaleClassEmbedding(vars: Record<string, tf.Variable>, zDim: num
   });
 }
 
+/** An Error for an unknown DiffAugment policy or a negative mode-seeking weight (before any model is built). */
+function checkRegularisers(augment: string | undefined, modeSeeking: number | undefined): void {
+  if (augment && augment !== 'none') parseDiffAugmentPolicy(augment);
+  if (modeSeeking !== undefined && !(modeSeeking >= 0)) throw new Error(`BigGAN-deep: the mode-seeking weight must be >= 0, got ${modeSeeking}`);
+}
+
 /** The run's DiffAugment policy: the request's ('none' turns a preset's off), else the preset's. */
 function augmentOf(req: TrainableRequest, presetDefault?: string): string | undefined {
   const a = req.augment ?? presetDefault;
@@ -231,6 +236,7 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
   const B = pkg.BigGANDeep as BigGANStatic;
   const L = pkg as unknown as Losses;
   if (!req.numClasses) throw new Error('BigGAN-deep is class-conditional: the data needs labels (class sub-folders or labels.csv)');
+  checkRegularisers(req.augment, req.modeSeeking);
   let net: BigGANNet;
   if (req.weights) {
     net = fs.existsSync(req.weights) ? B.fromDirectory(req.weights) : await B.fromPretrained(req.weights);
