@@ -3,8 +3,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { hashUniform, mixSeed, seededPermutation } from '../src/data/seed';
-import { checkShapes, largestComponent, makeShapes, renderShape, shapeCaption, shapeSpec, SHAPES } from '../src/data/shapes';
+import { HashStream, hashUniform, mixSeed, seededPermutation } from '../src/data/seed';
+import { checkShapes, largestComponent, makeShapes, renderShape, shapeCaption, shapeSpec, shapeSvg, SHAPES } from '../src/data/shapes';
 import { DataLoader, disposeBatch, scanImageFolder } from '../src/data/dataset';
 
 let tmp: string;
@@ -58,6 +58,54 @@ describe('shapes', () => {
     expect(c.area).toBeGreaterThanOrEqual(14 * 14 - 4);
     expect(c.area).toBeLessThanOrEqual(15 * 15);
     expect(largestComponent(Uint8Array.from([1, 0, 0, 0, 1, 1, 0, 1, 1]), 3, 3)).toEqual([0, 4, 8, 7, 5]);
+  });
+  test('checker survives soft and ragged edges (blur, jagged outlines), where the fill-ratio rule failed', async () => {
+    // Generated shapes are never crisp: blur them (sharp, sigma 1) or displace 30 % of the pixels by one
+    // neighbour. The template-IoU checker must still read them; the session-3 fill-ratio rule (fillShape) must not
+    // have done as well, or this test would not show anything.
+    const n = 160;
+    const acc = { blur: [0, 0], jag: [0, 0], jagSquares: [0, 0, 0] };
+    for (let i = 0; i < n; i++) {
+      const s = shapeSpec(7, i, 32, { background: i % 2 ? 'white' : 'random' });
+      const png = await sharp(Buffer.from(shapeSvg(s, 32))).png().toBuffer();
+      const blurred = new Uint8Array((await sharp(png).blur(1).removeAlpha().raw().toBuffer({ resolveWithObject: true })).data);
+      const b = checkShapes(blurred, 32, 32);
+      acc.blur[0] += +(b.shape === s.shape);
+      acc.blur[1] += +(b.fillShape === s.shape);
+      const px = await renderShape(s, 32);
+      const jag = px.slice();
+      const rnd = new HashStream(5, i);
+      for (let y = 1; y < 31; y++) {
+        for (let x = 1; x < 31; x++) {
+          if (rnd.next() >= 0.3) continue;
+          const dx = Math.floor(rnd.next() * 3) - 1;
+          const dy = Math.floor(rnd.next() * 3) - 1;
+          for (let c = 0; c < 3; c++) jag[(y * 32 + x) * 3 + c] = px[((y + dy) * 32 + x + dx) * 3 + c];
+        }
+      }
+      const j = checkShapes(jag, 32, 32);
+      acc.jag[0] += +(j.shape === s.shape);
+      acc.jag[1] += +(j.fillShape === s.shape);
+      if (s.shape === 'square') {
+        acc.jagSquares[0]++;
+        acc.jagSquares[1] += +(j.shape === 'square');
+        acc.jagSquares[2] += +(j.fillShape === 'square');
+      }
+    }
+    expect(acc.blur[0] / n).toBeGreaterThanOrEqual(0.9);
+    expect(acc.jag[0] / n).toBeGreaterThanOrEqual(0.85);
+    expect(acc.blur[0]).toBeGreaterThan(acc.blur[1]);
+    expect(acc.jag[0]).toBeGreaterThan(acc.jag[1] + 0.1 * n);
+    expect(acc.jagSquares[1] / acc.jagSquares[0]).toBeGreaterThanOrEqual(0.5);
+    expect(acc.jagSquares[2] / acc.jagSquares[0]).toBeLessThan(0.25);
+  });
+  test('checker scores every class by IoU with its outline (a rendered shape scores its own class highest)', async () => {
+    for (const shape of SHAPES) {
+      const s = { ...shapeSpec(1, 0, 32, { shape, colour: 'blue', background: 'white' }), size: 20, cx: 16, cy: 16 };
+      const c = checkShapes(await renderShape(s, 32), 32, 32);
+      expect(c.scores![shape]).toBeGreaterThan(shape === 'star' ? 0.75 : 0.9); // a 20 px star's thin points lose pixels
+      for (const other of SHAPES) if (other !== shape) expect(c.scores![other]).toBeLessThan(c.scores![shape] - 0.15);
+    }
   });
   test('checker says none on a flat image and rejects a wrong size', () => {
     expect(checkShapes(new Uint8Array(16 * 16 * 3).fill(100), 16, 16).shape).toBe('none');

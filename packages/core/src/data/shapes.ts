@@ -189,6 +189,88 @@ export interface ShapeCheck {
   fill: number;
   /** Foreground pixel count. */
   area: number;
+  /** IoU of the region with each class's ideal outline fitted to its bounding box (the shape is the best). */
+  scores?: Record<ShapeName, number>;
+  /** The session-3 rule, shape from the fill ratio alone (kept for comparison; fails on soft-edged squares). */
+  fillShape?: ShapeName;
+}
+
+/** The star's outline in its own unit bounding box (point up, inner radius 0.382 R, as `shapeSvg` draws it). */
+const UNIT_STAR: [number, number][] = (() => {
+  const pts: [number, number][] = [];
+  for (let k = 0; k < 10; k++) {
+    const a = -Math.PI / 2 + (k * Math.PI) / 5;
+    const rad = k % 2 === 0 ? 1 : 0.382;
+    pts.push([rad * Math.cos(a), rad * Math.sin(a)]);
+  }
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  const [xa, xb, ya, yb] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  return pts.map(([x, y]) => [(x - xa) / (xb - xa), (y - ya) / (yb - ya)] as [number, number]);
+})();
+
+function insidePolygon(x: number, y: number, poly: [number, number][]): boolean {
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i];
+    const [xj, yj] = poly[j];
+    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+/** Whether the point (u, v) of the unit bounding box [0, 1]² lies inside the class's ideal outline. */
+function insideUnitShape(shape: ShapeName, u: number, v: number): boolean {
+  switch (shape) {
+    case 'square':
+      return true;
+    case 'circle':
+      return (u - 0.5) ** 2 + (v - 0.5) ** 2 <= 0.25;
+    case 'triangle': // apex at the top centre, base along the bottom
+      return Math.abs(u - 0.5) <= v / 2;
+    case 'star':
+      return insidePolygon(u, v, UNIT_STAR);
+  }
+}
+
+/**
+ * Soft IoU of a region (pixel indices of an h x w image, bounding box x0..x1, y0..y1 inclusive) with each class's
+ * outline stretched to that box, rasterised with 4 x 4 samples per pixel.
+ */
+function templateScores(comp: number[], w: number, x0: number, x1: number, y0: number, y1: number): Record<ShapeName, number> {
+  const bw = x1 - x0 + 1;
+  const bh = y1 - y0 + 1;
+  const inRegion = new Uint8Array(bw * bh);
+  for (const i of comp) {
+    const y = Math.floor(i / w);
+    inRegion[(y - y0) * bw + (i - y * w - x0)] = 1;
+  }
+  const out = {} as Record<ShapeName, number>;
+  const S = 4;
+  for (const shape of SHAPES) {
+    let inter = 0;
+    let union = 0;
+    for (let y = 0; y < bh; y++) {
+      for (let x = 0; x < bw; x++) {
+        let t = 0;
+        for (let sy = 0; sy < S; sy++) {
+          for (let sx = 0; sx < S; sx++) if (insideUnitShape(shape, (x + (sx + 0.5) / S) / bw, (y + (sy + 0.5) / S) / bh)) t++;
+        }
+        t /= S * S;
+        const m = inRegion[y * bw + x];
+        inter += Math.min(m, t);
+        union += Math.max(m, t);
+      }
+    }
+    out[shape] = union > 0 ? inter / union : 0;
+  }
+  return out;
+}
+
+/** The session-3 rule: fill thresholds half-way between the rendered ranges at 32 px. */
+function shapeFromFill(fill: number): ShapeName {
+  // star 0.35-0.46, triangle 0.50-0.58, circle 0.76-0.85, square 0.99-1
+  return fill >= 0.9 ? 'square' : fill >= 0.67 ? 'circle' : fill >= 0.478 ? 'triangle' : 'star';
 }
 
 /** Pixel indices of the largest 8-connected component of a binary h x w mask (first found on ties). */
@@ -226,8 +308,9 @@ export function largestComponent(mask: Uint8Array, h: number, w: number): number
 
 /**
  * Read shape and colour from pixels: background = per-channel median of the border; foreground = pixels far
- * from it; colour = nearest shape colour to the mean of confident foreground pixels; shape from the fill ratio of
- * the largest connected foreground region in its bounding box (square 1, circle pi/4, triangle 1/2, star ~0.33).
+ * from it; colour = nearest shape colour to the mean of confident foreground pixels; shape = the class whose ideal
+ * outline, stretched to the bounding box of the largest connected foreground region, overlaps that region best
+ * (IoU). The fill ratio alone (session 3) called every soft-edged generated square a circle.
  * `rgb`: uint8 HWC (3 channels) of size `h` x `w`.
  */
 export function checkShapes(rgbData: Uint8Array | Float32Array | number[], h: number, w: number): ShapeCheck {
@@ -292,8 +375,8 @@ export function checkShapes(rgbData: Uint8Array | Float32Array | number[], h: nu
   const bw = x1 - x0 + 1;
   const bh = y1 - y0 + 1;
   const fill = area / (bw * bh);
-  // Thresholds half-way between the rendered ranges at 32 px (star 0.35-0.46, triangle 0.50-0.58,
-  // circle 0.76-0.85, square 0.99-1).
-  const shape: ShapeName = fill >= 0.9 ? 'square' : fill >= 0.67 ? 'circle' : fill >= 0.478 ? 'triangle' : 'star';
-  return { shape, colour, fill, area };
+  const scores = templateScores(comp, w, x0, x1, y0, y1);
+  let shape: ShapeName = SHAPES[0];
+  for (const s of SHAPES) if (scores[s] > scores[shape]) shape = s;
+  return { shape, colour, fill, area, scores, fillShape: shapeFromFill(fill) };
 }
