@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as bigganPkg from '@ganzoo/biggan-deep';
-import { createBigGANTrainable, LOCAL_PRESETS } from '../src/adapters/biggan-trainable';
+import { createBigGANTrainable, LOCAL_PRESETS, scaleClassEmbedding } from '../src/adapters/biggan-trainable';
 import type { StepContext } from '@ganzoo/core';
 import { EXIT } from '../src/index';
 import { runCli } from './run-cli';
@@ -95,4 +95,16 @@ test('--diffaugment / --mode-seeking on a model with its own recipe, or a negati
   const neg = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--data', '/nonexistent', '--out', '/tmp/x', '--mode-seeking', '-2');
   expect(neg.code).toBe(EXIT.USAGE);
   expect(neg.err).toMatch(/--mode-seeking must be >= 0, got -2/);
+});
+
+test('scaleClassEmbedding: every class vector to fraction · √zDim; a bad fraction is refused', () => {
+  const e = tf.variable(tf.tensor2d([[3, 4, 0, 0], [0, 0, 1, 0], [1, 1, 1, 1]]), true, 'embeddings.weight.scaletest');
+  const vars = { 'embeddings.weight': e };
+  scaleClassEmbedding(vars, 16, 0.5); // √16 · 0.5 = 2
+  const n = tf.tidy(() => tf.sqrt(tf.sum(tf.square(e), 1)).arraySync() as number[]);
+  for (const v of n) expect(v).toBeCloseTo(2, 5);
+  expect((e.arraySync() as number[][])[0].slice(0, 2).map((v) => +v.toFixed(5))).toEqual([1.2, 1.6]); // direction kept
+  expect(() => scaleClassEmbedding(vars, 16, 0)).toThrow(/must be > 0, got 0/);
+  expect(() => scaleClassEmbedding({}, 16)).toThrow(/no 'embeddings.weight'/);
+  e.dispose();
 });

@@ -195,27 +195,31 @@ export class BigGANDeepTrainable implements GanTrainable {
  * weights README).
  * CLI flags override each part.
  */
-export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number; classEmbedAsZ?: boolean; augment?: string; modeSeeking?: number;
+export const LOCAL_PRESETS: Record<string, { base: string; dCh?: number; emaDecay: number; emaStart: number;
+  /** Norm of each class vector of G's embedding as a fraction of z's (√zDim); unset: the init's (unit norm). */
+  classEmbedScale?: number; augment?: string; modeSeeking?: number;
   recipe?: { dStepsPerG?: number; lrG?: number; lrD?: number } }> = {
   'shapes-32': {
-    base: 'shapes-32', emaDecay: 0.999, emaStart: 500, classEmbedAsZ: true,
+    base: 'shapes-32', emaDecay: 0.999, emaStart: 500, classEmbedScale: 1,
     recipe: { dStepsPerG: 1, lrG: 2e-4, lrD: 4e-4 },
   },
 };
 
 /**
- * Scale G's class embedding so each class vector has the norm of a z sample (√zDim) instead of the orthogonal
- * init's 1: with cond = [z, embed(y)] feeding spectrally normalised BN projections, a unit-norm class vector next to
- * a √zDim-norm z leaves the class nearly invisible to G at first (measured: after 500 steps every class drew the same
- * image for a seed), and Adam moves the embedding only ~lr per step.
+ * Scale G's class embedding so each class vector has norm `fraction` · √zDim (the norm of a z sample) instead of the
+ * orthogonal init's 1: with cond = [z, embed(y)] feeding spectrally normalised BN projections, a unit-norm class
+ * vector next to a √zDim-norm z leaves the class nearly invisible to G at first (measured: after 500 steps every class
+ * drew the same image for a seed), and Adam moves the embedding only ~lr per step. At the full norm (fraction 1) the
+ * opposite happens: G soon ignores z and draws one image per class.
  */
-export function scaleClassEmbedding(vars: Record<string, tf.Variable>, zDim: number): void {
+export function scaleClassEmbedding(vars: Record<string, tf.Variable>, zDim: number, fraction = 1): void {
   const e = vars['embeddings.weight'];
   if (!e) throw new Error(`BigGAN-deep: no 'embeddings.weight' to scale (found ${Object.keys(vars).filter((k) => k.includes('embed')).join(', ') || 'none'})`);
+  if (!(fraction > 0)) throw new Error(`BigGAN-deep: the class-embedding scale must be > 0, got ${fraction}`);
   tf.tidy(() => {
-    // rows = classes ([numClasses, zDim], HF layout as stored here): each row to norm √zDim.
+    // rows = classes ([numClasses, zDim], HF layout as stored here): each row to norm fraction · √zDim.
     const norms = tf.sqrt(tf.sum(tf.square(e), 1, true));
-    e.assign(tf.mul(tf.div(e, tf.add(norms, 1e-12)), Math.sqrt(zDim)));
+    e.assign(tf.mul(tf.div(e, tf.add(norms, 1e-12)), fraction * Math.sqrt(zDim)));
   });
 }
 
@@ -260,7 +264,7 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
     if (!cfg.discriminator) throw new Error(`BigGAN-deep preset '${req.preset}' has no discriminator config`);
     cfg.discriminator.numClasses = req.numClasses;
     net = B.create(cfg, { seed: req.seed ?? 0, discriminator: true });
-    if (local?.classEmbedAsZ) scaleClassEmbedding(net.G.vars, net.config.generator.zDim);
+    if (local?.classEmbedScale) scaleClassEmbedding(net.G.vars, net.config.generator.zDim, local.classEmbedScale);
     if (local) {
       return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart, augmentOf(req, local.augment),
         req.modeSeeking ?? local.modeSeeking ?? 0, local.recipe);
