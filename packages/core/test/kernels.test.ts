@@ -302,6 +302,11 @@ describe('BatchMatMul with transposes (explicit transposes on wasm)', () => {
     [[3, 4, 5], [3, 6, 5], false, true],
     [[2, 3, 5, 4], [2, 3, 5, 6], true, false],
     [[1, 5, 4], [3, 5, 6], true, false],
+    // aᵀb with a wider than b: computed as (bᵀa)ᵀ on wasm
+    [[2, 3, 5, 6], [2, 3, 5, 4], true, false],
+    [[1, 5, 6], [3, 5, 4], true, false],
+    [[3, 5, 6], [1, 5, 4], true, false],
+    [[300, 40], [300, 8], true, false],
   ] as [number[], number[], boolean, boolean][])('a%j b%j transposeA %s transposeB %s matches cpu', async (sa, sb, ta, tb) => {
     const av = rand(sa);
     const bv = rand(sb);
