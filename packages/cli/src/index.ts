@@ -194,6 +194,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--clip <id|dir>', 'text-conditional models: CLIP folder or id for the captions (default: the weights\' own, else a random test encoder)')
     .option('--mode-seeking <lambda>', 'biggan-deep: weight of the mode-seeking regulariser on G (Mao et al. 2019; default: the preset\'s, else 0)', num('--mode-seeking'))
     .option('--diffaugment <policy>', 'biggan-deep: DiffAugment of D\'s inputs, a comma list of color, translation, cutout, or none (default: the preset\'s)')
+    .option('--ema-decay <d>', 'biggan-deep: decay of the EMA generator that is sampled and exported, in (0, 1) (default: the preset\'s, else 0.999); on --resume the EMA continues with it', num('--ema-decay'))
     .action(async (o) => {
       const backend = await setupBackend(backendOf());
       const { family, weights } = resolveModelRef(o.model);
@@ -204,6 +205,10 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         throw new CliError(`--mode-seeking is a biggan-deep option, not one of ${family.id}`, EXIT.USAGE);
       }
       if (o.modeSeeking !== undefined && !(o.modeSeeking >= 0)) throw new CliError(`--mode-seeking must be >= 0, got ${o.modeSeeking}`, EXIT.USAGE);
+      if (o.emaDecay !== undefined && family.id !== 'biggan-deep') {
+        throw new CliError(`--ema-decay is a biggan-deep option; ${family.id} keeps its own EMA recipe`, EXIT.USAGE);
+      }
+      if (o.emaDecay !== undefined && !(o.emaDecay > 0 && o.emaDecay < 1)) throw new CliError(`--ema-decay must be in (0, 1), got ${o.emaDecay}`, EXIT.USAGE);
       const api = loadPackage(family, 'createTrainable');
       let ds: core.ImageFolderDataset;
       try {
@@ -215,7 +220,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       const model = await api.createTrainable!({
         preset: o.preset, weights: o.weights ?? weights, numClasses: ds.hasLabels ? ds.classes.length : undefined,
         classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip, augment: o.diffaugment,
-        modeSeeking: o.modeSeeking,
+        modeSeeking: o.modeSeeking, emaDecay: o.emaDecay,
       });
       if ((model as { textEncoderSpec?: { kind?: string } }).textEncoderSpec?.kind === 'random') {
         note('warning: no --clip given: captions are encoded by a seeded random CLIP with a byte-level tokenizer; ' +

@@ -36,6 +36,8 @@ export interface TrainableRequest {
   augment?: string;
   /** Weight λ_ms of the mode-seeking regulariser on G (Mao et al. 2019), for models that take one. */
   modeSeeking?: number;
+  /** Decay of the EMA generator, for models that take one (e.g. 0.99 to follow G closely at the end of a run). */
+  emaDecay?: number;
 }
 
 /** A loaded generator for `generate` / `demo` / `bench`. */

@@ -47,7 +47,11 @@ test('biggan-deep trainable: DiffAugment of D inputs is seeded, changes the loss
   const dflt = await createBigGANTrainable(pkg, req);
   expect([dflt.augment, dflt.modeSeeking, dflt.trainDefaults.dStepsPerG, dflt.trainDefaults.G.lr, dflt.trainDefaults.D.lr])
     .toEqual([LOCAL_PRESETS['shapes-32'].augment, LOCAL_PRESETS['shapes-32'].modeSeeking ?? 0, 1, 2e-4, 4e-4]);
+  expect(dflt.emaDecay).toBe(LOCAL_PRESETS['shapes-32'].emaDecay);
   dflt.dispose();
+  const fast = await createBigGANTrainable(pkg, { ...req, emaDecay: 0.99 });
+  expect(fast.emaDecay).toBe(0.99);
+  fast.dispose();
   const off = await createBigGANTrainable(pkg, { ...req, augment: 'none', modeSeeking: 0 });
   expect([off.augment, off.modeSeeking]).toEqual([undefined, 0]);
   off.dispose();
@@ -61,6 +65,7 @@ test('biggan-deep trainable: DiffAugment of D inputs is seeded, changes the loss
   const beforeBad = tf.memory().numTensors;
   await expect(createBigGANTrainable(pkg, { ...req, augment: 'rotate' })).rejects.toThrow(/unknown policy 'rotate'/);
   await expect(createBigGANTrainable(pkg, { ...req, modeSeeking: -1 })).rejects.toThrow(/mode-seeking weight must be >= 0, got -1/);
+  await expect(createBigGANTrainable(pkg, { ...req, emaDecay: 1 })).rejects.toThrow(/EMA decay must be in \(0, 1\), got 1/);
   expect(tf.memory().numTensors).toBe(beforeBad);
 }, 120000);
 
@@ -85,7 +90,7 @@ test('biggan-deep trainable: the mode-seeking term is logged, weighted into G\'s
   m.dispose();
 }, 120000);
 
-test('--diffaugment / --mode-seeking on a model with its own recipe, or a negative weight, is a usage error', async () => {
+test('--diffaugment / --mode-seeking / --ema-decay on a model with its own recipe, or out of range, is a usage error', async () => {
   const r = await runCli('cpu', 'finetune', '--model', 'galip', '--data', '/nonexistent', '--out', '/tmp/x', '--diffaugment', 'translation');
   expect(r.code).toBe(EXIT.USAGE);
   expect(r.err).toMatch(/--diffaugment is a biggan-deep option; galip/);
@@ -95,6 +100,12 @@ test('--diffaugment / --mode-seeking on a model with its own recipe, or a negati
   const neg = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--data', '/nonexistent', '--out', '/tmp/x', '--mode-seeking', '-2');
   expect(neg.code).toBe(EXIT.USAGE);
   expect(neg.err).toMatch(/--mode-seeking must be >= 0, got -2/);
+  const e = await runCli('cpu', 'finetune', '--model', 'galip', '--data', '/nonexistent', '--out', '/tmp/x', '--ema-decay', '0.99');
+  expect(e.code).toBe(EXIT.USAGE);
+  expect(e.err).toMatch(/--ema-decay is a biggan-deep option; galip/);
+  const e2 = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--data', '/nonexistent', '--out', '/tmp/x', '--ema-decay', '1.5');
+  expect(e2.code).toBe(EXIT.USAGE);
+  expect(e2.err).toMatch(/--ema-decay must be in \(0, 1\), got 1.5/);
 });
 
 test('scaleClassEmbedding: every class vector to fraction · √zDim; a bad fraction is refused', () => {

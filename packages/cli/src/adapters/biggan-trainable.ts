@@ -104,6 +104,11 @@ export class BigGANDeepTrainable implements GanTrainable {
     this.twin = B.fromTensors({ ...net.config, discriminator: undefined }, gCopy, null);
   }
 
+  /** Decay of the EMA generator (sampled and exported). */
+  get emaDecay(): number {
+    return this.ema.decay;
+  }
+
   private z(n: number, seed: number): tf.Tensor2D {
     return tf.randomNormal([n, this.zDim], 0, 1, 'float32', tfSeed(seed));
   }
@@ -229,6 +234,11 @@ function checkRegularisers(augment: string | undefined, modeSeeking: number | un
   if (modeSeeking !== undefined && !(modeSeeking >= 0)) throw new Error(`BigGAN-deep: the mode-seeking weight must be >= 0, got ${modeSeeking}`);
 }
 
+/** An Error for an EMA decay outside (0, 1) (before any model is built). */
+function checkEmaDecay(d: number | undefined): void {
+  if (d !== undefined && !(d > 0 && d < 1)) throw new Error(`BigGAN-deep: the EMA decay must be in (0, 1), got ${d}`);
+}
+
 /** The run's DiffAugment policy: the request's ('none' turns a preset's off), else the preset's. */
 function augmentOf(req: TrainableRequest, presetDefault?: string): string | undefined {
   const a = req.augment ?? presetDefault;
@@ -241,6 +251,7 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
   const L = pkg as unknown as Losses;
   if (!req.numClasses) throw new Error('BigGAN-deep is class-conditional: the data needs labels (class sub-folders or labels.csv)');
   checkRegularisers(req.augment, req.modeSeeking);
+  checkEmaDecay(req.emaDecay);
   let net: BigGANNet;
   if (req.weights) {
     net = fs.existsSync(req.weights) ? B.fromDirectory(req.weights) : await B.fromPretrained(req.weights);
@@ -266,9 +277,9 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
     net = B.create(cfg, { seed: req.seed ?? 0, discriminator: true });
     if (local?.classEmbedScale) scaleClassEmbedding(net.G.vars, net.config.generator.zDim, local.classEmbedScale);
     if (local) {
-      return new BigGANDeepTrainable(net, B, L, req.classNames, local.emaDecay, local.emaStart, augmentOf(req, local.augment),
+      return new BigGANDeepTrainable(net, B, L, req.classNames, req.emaDecay ?? local.emaDecay, local.emaStart, augmentOf(req, local.augment),
         req.modeSeeking ?? local.modeSeeking ?? 0, local.recipe);
     }
   }
-  return new BigGANDeepTrainable(net, B, L, req.classNames, undefined, undefined, augmentOf(req), req.modeSeeking ?? 0);
+  return new BigGANDeepTrainable(net, B, L, req.classNames, req.emaDecay, undefined, augmentOf(req), req.modeSeeking ?? 0);
 }
