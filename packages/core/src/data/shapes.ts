@@ -55,6 +55,20 @@ function rgb(c: readonly number[]): string {
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
+/** Inner radius of the drawn star as a fraction of its outer radius. */
+const STAR_INNER = 0.382;
+
+/** The 10 vertices of a regular 5-point star, point up, centred at (cx, cy), outer radius R, inner radius r. */
+function starPolygon(cx: number, cy: number, R: number, r: number): [number, number][] {
+  const pts: [number, number][] = [];
+  for (let k = 0; k < 10; k++) {
+    const a = -Math.PI / 2 + (k * Math.PI) / 5;
+    const rad = k % 2 === 0 ? R : r;
+    pts.push([cx + rad * Math.cos(a), cy + rad * Math.sin(a)]);
+  }
+  return pts;
+}
+
 /** Draw one spec as an SVG document of `res` x `res` pixels. */
 export function shapeSvg(spec: ShapeSpec, res: number): string {
   const fg = rgb(SHAPE_COLOURS[spec.colour]);
@@ -74,15 +88,10 @@ export function shapeSvg(spec: ShapeSpec, res: number): string {
     case 'star': {
       // Regular 5-point star, point up; outer radius so that its bbox width (2R sin 72) equals s.
       const R = s / (2 * Math.sin((72 * Math.PI) / 180));
-      const r = R * 0.382;
+      const r = R * STAR_INNER;
       // Centre the bbox vertically: height is R (1 + cos 36).
       const yc = cy - s / 2 + R + (s - R * (1 + Math.cos(Math.PI / 5))) / 2;
-      const pts: string[] = [];
-      for (let k = 0; k < 10; k++) {
-        const a = -Math.PI / 2 + (k * Math.PI) / 5;
-        const rad = k % 2 === 0 ? R : r;
-        pts.push(`${(cx + rad * Math.cos(a)).toFixed(3)},${(yc + rad * Math.sin(a)).toFixed(3)}`);
-      }
+      const pts = starPolygon(cx, yc, R, r).map(([x, y]) => `${x.toFixed(3)},${y.toFixed(3)}`);
       body = `<polygon points="${pts.join(' ')}" fill="${fg}"/>`;
       break;
     }
@@ -197,12 +206,7 @@ export interface ShapeCheck {
 
 /** The star's outline in its own unit bounding box (point up, inner radius 0.382 R, as `shapeSvg` draws it). */
 const UNIT_STAR: [number, number][] = (() => {
-  const pts: [number, number][] = [];
-  for (let k = 0; k < 10; k++) {
-    const a = -Math.PI / 2 + (k * Math.PI) / 5;
-    const rad = k % 2 === 0 ? 1 : 0.382;
-    pts.push([rad * Math.cos(a), rad * Math.sin(a)]);
-  }
+  const pts = starPolygon(0, 0, 1, STAR_INNER);
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);
   const [xa, xb, ya, yb] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
