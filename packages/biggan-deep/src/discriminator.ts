@@ -69,12 +69,15 @@ export function discriminatorSpecs(d: DiscriminatorConfig): { specs: ParamSpec[]
   return { specs, sn };
 }
 
-/** 2×2 average pooling (nn.AvgPool2d(2)) via reshape + mean: differentiable on every backend. */
-export function avgPool2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [b, h, w, c] = x.shape;
-    return tf.mean(tf.reshape(x, [b, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D;
-  });
+/**
+ * 2×2 average pooling (nn.AvgPool2d(2)). 'fast' (default) is tfjs's AvgPool kernel (its gradient AvgPoolGrad has a
+ * second-order gradient registered by core, for R1); 'ref' is reshape + mean, the reference the tests compare it with.
+ */
+export function avgPool2x(x: tf.Tensor4D, impl: 'fast' | 'ref' = 'fast'): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  if (h % 2 !== 0 || w % 2 !== 0) throw new Error(`avgPool2x: expected even height and width, got [${x.shape}]`);
+  if (impl === 'fast') return tf.avgPool(x, 2, 2, 'valid');
+  return tf.tidy(() => tf.mean(tf.reshape(x, [b, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D);
 }
 
 function conv(store: ParamStore, prefix: string, x: tf.Tensor4D, training: boolean): tf.Tensor4D {

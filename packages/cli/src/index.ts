@@ -48,6 +48,35 @@ export function parseSeeds(spec: string): number[] {
   return seeds;
 }
 
+/**
+ * `--class-weights`: "star=3" / "star=3,square=0.5" (unlisted classes weigh 1) or one number per class in label order
+ * ("1,1,1,3"). Returns a weight per class id.
+ */
+export function parseClassWeights(spec: string, classes: string[]): number[] {
+  const parts = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!parts.length) throw new CliError('--class-weights: no weights given', EXIT.USAGE);
+  const weight = (t: string, what: string) => {
+    const w = Number(t);
+    if (t === '' || !Number.isFinite(w) || w < 0) throw new CliError(`--class-weights: the weight of ${what} must be a number >= 0, got '${t}'`, EXIT.USAGE);
+    return w;
+  };
+  if (parts.every((p) => p.includes('='))) {
+    const out = classes.map(() => 1);
+    for (const p of parts) {
+      const [name, w] = p.split('=').map((t) => t.trim());
+      const c = classes.indexOf(name);
+      if (c < 0) throw new CliError(`--class-weights: unknown class '${name}'; the data has ${classes.join(', ')}`, EXIT.USAGE);
+      out[c] = weight(w, name);
+    }
+    return out;
+  }
+  if (parts.some((p) => p.includes('='))) throw new CliError(`--class-weights: use either name=weight pairs or one number per class, got '${spec}'`, EXIT.USAGE);
+  if (parts.length !== classes.length) {
+    throw new CliError(`--class-weights: expected ${classes.length} weights (${classes.join(', ')}), got ${parts.length}`, EXIT.USAGE);
+  }
+  return parts.map((p, i) => weight(p, classes[i]));
+}
+
 /** Pick and initialise the tfjs backend (core's initBackend when available: node > wasm > cpu). */
 async function setupBackend(name?: string): Promise<string> {
   const init = (core as unknown as { initBackend?: (o: { backend?: string; log?: boolean }) => Promise<unknown> }).initBackend;
@@ -194,6 +223,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--clip <id|dir>', 'text-conditional models: CLIP folder or id for the captions (default: the weights\' own, else a random test encoder)')
     .option('--mode-seeking <lambda>', 'biggan-deep: weight of the mode-seeking regulariser on G (Mao et al. 2019; default: the preset\'s, else 0)', num('--mode-seeking'))
     .option('--diffaugment <policy>', 'biggan-deep: DiffAugment of D\'s inputs, a comma list of color, translation, cutout, or none (default: the preset\'s)')
+    .option('--class-weights <spec>', 'class-conditional data: sample classes at these relative rates per image, e.g. star=3 or 1,1,1,3 (draws with replacement; default: each image once per epoch)')
     .option('--ema-decay <d>', 'biggan-deep: decay of the EMA generator that is sampled and exported, in (0, 1) (default: the preset\'s, else 0.999); on --resume the EMA continues with it', num('--ema-decay'))
     .action(async (o) => {
       const backend = await setupBackend(backendOf());
@@ -217,6 +247,12 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         throw new CliError((e as Error).message, EXIT.USAGE);
       }
       for (const w of ds.warnings) note(`warning: ${w}`);
+      let classWeights: number[] | undefined;
+      if (o.classWeights !== undefined) {
+        if (!ds.hasLabels) throw new CliError(`--class-weights needs class labels, but ${o.data} has none`, EXIT.USAGE);
+        classWeights = parseClassWeights(o.classWeights, ds.classes);
+        note(`class weights: ${ds.classes.map((c, i) => `${c} ${classWeights![i]}`).join(', ')}`);
+      }
       const model = await api.createTrainable!({
         preset: o.preset, weights: o.weights ?? weights, numClasses: ds.hasLabels ? ds.classes.length : undefined,
         classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip, augment: o.diffaugment,
@@ -240,6 +276,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         let loader: core.DataLoader;
         try {
           loader = new core.DataLoader(ds, {
+            classWeights,
             batchSize: o.batch ?? model.trainDefaults.batchSize, resolution: model.resolution, seed: o.seed, flip: o.flip,
             requireLabels: model.conditioning === 'class', requireCaptions: model.conditioning === 'text', allowUpscale: o.allowUpscale,
             onBadFile: (f, r) => note(`warning: skipping ${f}: ${r}`),
@@ -267,7 +304,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
             },
             onEvent: (m) => {
               const resumed = /^resumed from .* at step (\d+)$/.exec(m);
-              if (resumed) bar.update(Number(resumed[1]));
+              if (resumed) bar.skipTo(Number(resumed[1]));
               if (!m.startsWith('samples')) note(m);
             },
           });

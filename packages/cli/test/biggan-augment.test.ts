@@ -1,8 +1,11 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import * as bigganPkg from '@ganzoo/biggan-deep';
 import { createBigGANTrainable, LOCAL_PRESETS, scaleClassEmbedding } from '../src/adapters/biggan-trainable';
-import type { StepContext } from '@ganzoo/core';
-import { EXIT } from '../src/index';
+import { makeShapes, type StepContext } from '@ganzoo/core';
+import { EXIT, parseClassWeights } from '../src/index';
 import { runCli } from './run-cli';
 
 const pkg = bigganPkg as unknown as Record<string, unknown>;
@@ -119,3 +122,40 @@ test('scaleClassEmbedding: every class vector to fraction · √zDim; a bad frac
   expect(() => scaleClassEmbedding({}, 16)).toThrow(/no 'embeddings.weight'/);
   e.dispose();
 });
+
+test('parseClassWeights: name=weight pairs (others 1) or one number per class; bad specs are usage errors', () => {
+  const cls = ['circle', 'square', 'triangle', 'star'];
+  expect(parseClassWeights('star=3', cls)).toEqual([1, 1, 1, 3]);
+  expect(parseClassWeights(' star = 2.5 , square=0 ', cls)).toEqual([1, 0, 1, 2.5]);
+  expect(parseClassWeights('1,1,2,4', cls)).toEqual([1, 1, 2, 4]);
+  expect(() => parseClassWeights('moon=2', cls)).toThrow(/unknown class 'moon'; the data has circle, square, triangle, star/);
+  expect(() => parseClassWeights('1,2', cls)).toThrow(/expected 4 weights \(circle, square, triangle, star\), got 2/);
+  expect(() => parseClassWeights('star=-1', cls)).toThrow(/weight of star must be a number >= 0, got '-1'/);
+  expect(() => parseClassWeights('1,1,x,1', cls)).toThrow(/weight of triangle must be a number >= 0, got 'x'/);
+  expect(() => parseClassWeights('star=2,1', cls)).toThrow(/either name=weight pairs or one number per class/);
+  expect(() => parseClassWeights('', cls)).toThrow(/no weights given/);
+});
+
+test('finetune --class-weights: unknown class and unlabelled data are usage errors; a run with them logs the weights', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ganzoo-cw-'));
+  try {
+    const data = path.join(dir, 'shapes');
+    await makeShapes({ out: data, n: 8, size: 32, seed: 3, classing: 'shape', background: 'white' });
+    const bad = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--preset', 'tiny', '--data', data, '--out', path.join(dir, 'r0'),
+      '--class-weights', 'moon=2');
+    expect(bad.code).toBe(EXIT.USAGE);
+    expect(bad.err).toMatch(/unknown class 'moon'; the data has circle, square, triangle, star/);
+    const flat = path.join(dir, 'flat');
+    fs.mkdirSync(flat);
+    fs.copyFileSync(path.join(data, 'circle', fs.readdirSync(path.join(data, 'circle'))[0]), path.join(flat, 'a.png'));
+    const nolab = await runCli('cpu', 'finetune', '--model', 'dcgan', '--data', flat, '--out', path.join(dir, 'r1'), '--class-weights', '1');
+    expect(nolab.code).toBe(EXIT.USAGE);
+    expect(nolab.err).toMatch(/--class-weights needs class labels/);
+    const ok = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--preset', 'tiny', '--data', data, '--out', path.join(dir, 'r2'),
+      '--class-weights', 'star=0,circle=2', '--steps', '1', '--batch', '2', '--sample-every', '0', '--checkpoint-every', '0');
+    expect(ok.err).toMatch(/class weights: circle 2, square 1, triangle 1, star 0/);
+    expect(ok.code).toBe(EXIT.OK);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 120000);

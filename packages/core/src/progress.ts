@@ -39,6 +39,8 @@ export interface ProgressReporter {
   tick(n?: number, fields?: ProgressFields): void;
   /** Set the absolute value. */
   update(value: number, fields?: ProgressFields): void;
+  /** Jump to a value without counting the jump as progress (a resumed run): rate, ETA and the final speed start here. */
+  skipTo(value: number): void;
   /** Change the total (e.g. once a Content-Length is known). */
   setTotal(total: number | undefined): void;
   /** Finish: print the final line / stop the bar. Further calls are ignored. */
@@ -103,7 +105,8 @@ export function createProgress(opts: ProgressOptions = {}): ProgressReporter {
   let total = opts.total && opts.total > 0 ? opts.total : undefined;
   let value = 0;
   let fields: ProgressFields = {};
-  const start = now();
+  let start = now();
+  let startValue = 0;
   let finished = false;
   // recent (time, value) samples for the rate: the last ~20 s
   const samples: [number, number][] = [[start, 0]];
@@ -131,7 +134,8 @@ export function createProgress(opts: ProgressOptions = {}): ProgressReporter {
     if (final) {
       const el = (now() - start) / 1000;
       parts.push(`done in ${formatDuration(el)}`);
-      if (el > 0 && value > 0) parts.push(bytes ? `${formatBytes(value / el)}/s` : `${(value / el).toFixed(2)} ${unit}/s`);
+      const done = value - startValue;
+      if (el > 0 && done > 0) parts.push(bytes ? `${formatBytes(done / el)}/s` : `${(done / el).toFixed(2)} ${unit}/s`);
     } else {
       parts.push(bytes ? `${formatBytes(r)}/s` : `${r.toFixed(2)} ${unit}/s`);
       if (total !== undefined) parts.push(`ETA ${value >= total ? '0s' : r > 0 ? formatDuration((total - value) / r) : '?'}`);
@@ -194,6 +198,15 @@ export function createProgress(opts: ProgressOptions = {}): ProgressReporter {
       value = v;
       if (f) fields = { ...fields, ...f };
       changed();
+    },
+    skipTo(v) {
+      if (finished) return;
+      value = v;
+      startValue = v;
+      start = now();
+      samples.length = 0;
+      samples.push([start, v]);
+      if (bar) bar.update(value);
     },
     setTotal(t) {
       total = t && t > 0 ? t : undefined;

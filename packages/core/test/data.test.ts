@@ -256,4 +256,40 @@ describe('image folder dataset and loader', () => {
     disposeBatch(batch);
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  test('loader with class weights: class frequencies follow the weights, zero weight never drawn, seek reproduces', async () => {
+    const ds = scanImageFolder(root);
+    const perClass = ds.classes.map((_, c) => ds.items.filter((it) => it.label === c).length);
+    const weights = [1, 0, 1, 3]; // circle, square, triangle, star
+    const mk = () => new DataLoader(ds, { batchSize: 8, resolution: 16, seed: 2, prefetch: 8, classWeights: weights });
+    const a = mk();
+    const labels: number[] = [];
+    const idx: number[] = [];
+    for (let k = 0; k < 50; k++) {
+      const { batch, indices } = await a.next();
+      labels.push(...(await batch.labels!.data()));
+      idx.push(...indices);
+      disposeBatch(batch);
+    }
+    const count = ds.classes.map((_, c) => labels.filter((l) => l === c).length);
+    expect(count[1]).toBe(0);
+    // expected share of class c: w_c · n_c / Σ w·n (400 draws; binomial sd < 0.025)
+    const total = weights.reduce((acc, w, c) => acc + w * perClass[c], 0);
+    for (const c of [0, 2, 3]) expect(Math.abs(count[c] / labels.length - (weights[c] * perClass[c]) / total)).toBeLessThan(0.08);
+    const b = mk();
+    b.seek(80);
+    const { batch, indices } = await b.next();
+    expect(indices).toEqual(idx.slice(80, 88));
+    disposeBatch(batch);
+  });
+
+  test('class weights: wrong count, negative or all-zero weights and unlabelled data are clear errors', () => {
+    const ds = scanImageFolder(root);
+    const mk = (w: number[]) => new DataLoader(ds, { batchSize: 2, resolution: 16, classWeights: w });
+    expect(() => mk([1, 2])).toThrow(/expected 4 class weights \(circle, square, triangle, star\), got 2/);
+    expect(() => mk([1, -1, 1, 1])).toThrow(/class weight of square must be a finite number >= 0, got -1/);
+    expect(() => mk([0, 0, 0, 0])).toThrow(/weight 0/);
+    const unlabelled = { ...ds, hasLabels: false, items: ds.items.map((it) => ({ ...it, label: undefined })) };
+    expect(() => new DataLoader(unlabelled, { batchSize: 2, resolution: 16, classWeights: [1] })).toThrow(/need a labelled dataset/);
+  });
 });

@@ -35,6 +35,24 @@ describe('progress reporter, plain (non-TTY) output', () => {
     expect(out.lines()).toHaveLength(6); // nothing after done
   });
 
+  test('skipTo (a resumed run): the jump is not progress — rate, ETA and the final speed count from there', () => {
+    const out = sink();
+    let t = 5_000;
+    const p = createProgress({ total: 1000, label: 'train', unit: 'steps', stream: out.stream, tty: false, intervalMs: 0, now: () => t });
+    t += 10;
+    p.skipTo(900);
+    expect(out.lines()).toHaveLength(0);
+    for (let i = 0; i < 10; i++) {
+      t += 2000; // 0.5 steps/s
+      p.tick();
+    }
+    expect(p.value).toBe(910);
+    expect(p.rate).toBeCloseTo(0.5, 5);
+    expect(out.lines()[0]).toBe('[train] 901/1000 steps (90.1%) | 0.50 steps/s | ETA 3m18s');
+    p.done();
+    expect(out.lines().pop()).toBe('[train] 910/1000 steps (91.0%) | done in 20s | 0.50 steps/s');
+  });
+
   test('everySteps prints on step counts as well; unknown totals show no percentage or ETA', () => {
     const out = sink();
     let t = 0;

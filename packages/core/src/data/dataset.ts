@@ -174,6 +174,12 @@ export interface LoaderOptions {
   onBadFile?: (file: string, reason: string) => void;
   /** Start position (samples consumed so far, from a checkpoint). */
   position?: number;
+  /**
+   * Relative sampling rate of each class (by class id; labelled datasets only). With it, each sample is an
+   * independent weighted draw (with replacement) seeded by (seed, position) instead of a per-epoch permutation, so
+   * a class with weight 3 is seen 3x as often per image as one with weight 1; the order still resumes exactly.
+   */
+  classWeights?: number[];
 }
 
 interface Slot {
@@ -217,12 +223,34 @@ export async function loadImageFile(file: string, res: number, allowUpscale = fa
   return out;
 }
 
+/** Cumulative per-item weights from per-class weights; an Error naming what is wrong with the weights. */
+function cumulativeClassWeights(dataset: ImageFolderDataset, weights: number[]): Float64Array {
+  if (!dataset.hasLabels) throw new Error(`class weights need a labelled dataset, but ${dataset.root} has no labels`);
+  const k = dataset.classes.length;
+  if (!Array.isArray(weights) || weights.length !== k) {
+    throw new Error(`expected ${k} class weights (${dataset.classes.join(', ')}), got ${Array.isArray(weights) ? weights.length : typeof weights}`);
+  }
+  weights.forEach((w, i) => {
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new Error(`class weight of ${dataset.classes[i]} must be a finite number >= 0, got ${w}`);
+  });
+  const cw = new Float64Array(dataset.items.length);
+  let acc = 0;
+  dataset.items.forEach((it, i) => {
+    acc += weights[it.label as number] ?? 0;
+    cw[i] = acc;
+  });
+  if (!(acc > 0)) throw new Error(`class weights ${JSON.stringify(weights)} give every image of ${dataset.root} weight 0`);
+  return cw;
+}
+
 /**
  * Seeded, shuffling, prefetching batch loader over an `ImageFolderDataset`. Infinite: epochs follow each other.
  */
 export class DataLoader {
   readonly dataset: ImageFolderDataset;
-  private readonly opts: Required<Omit<LoaderOptions, 'position' | 'onBadFile'>> & Pick<LoaderOptions, 'onBadFile'>;
+  private readonly opts: Required<Omit<LoaderOptions, 'position' | 'onBadFile' | 'classWeights'>> & Pick<LoaderOptions, 'onBadFile'>;
+  /** Cumulative item weights (classWeights mode), else null. */
+  private readonly cumWeights: Float64Array | null = null;
   private _position: number;
   private queue: Slot[] = [];
   private nextPos: number;
@@ -248,6 +276,7 @@ export class DataLoader {
           `(e.g. ${missing[0].rel}); add captions.jsonl or <image>.txt files`);
       }
     }
+    if (opts.classWeights !== undefined) this.cumWeights = cumulativeClassWeights(dataset, opts.classWeights);
     this._position = opts.position ?? 0;
     this.nextPos = this._position;
   }
@@ -267,6 +296,19 @@ export class DataLoader {
 
   private itemAt(pos: number): number {
     const n = this.dataset.items.length;
+    const cw = this.cumWeights;
+    if (cw) {
+      // weighted draw: the first item whose cumulative weight exceeds u · total (binary search)
+      const u = hashUniform(this.opts.seed, 0x636c7377, pos) * cw[n - 1];
+      let lo = 0;
+      let hi = n - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cw[mid] > u) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo;
+    }
     const epoch = Math.floor(pos / n);
     if (!this.perm || this.perm.epoch !== epoch) this.perm = { epoch, p: seededPermutation(n, mixSeed(this.opts.seed, epoch)) };
     return this.perm.p[pos % n];
@@ -307,7 +349,7 @@ export class DataLoader {
           report(slot.item.file, res.message);
         }
         if (++misses > this.dataset.items.length) {
-          throw new Error(`every image in ${this.dataset.root} failed to load (last: ${slot.item.file}: ${res.message})`);
+          throw new Error(`every image${this.cumWeights ? ' with a non-zero class weight' : ''} in ${this.dataset.root} failed to load (last: ${slot.item.file}: ${res.message})`);
         }
         continue;
       }
