@@ -259,6 +259,24 @@ describe('MaxPoolGrad', () => {
   });
 });
 
+describe('AvgPoolGrad (composed broadcast for tiling windows on wasm, built-in otherwise)', () => {
+  test.each([
+    [[2, 8, 8, 3], 2, 2, 'valid'], // composed: windows tile the input
+    [[2, 9, 7, 3], 2, 2, 'valid'], // composed, the dropped last row / column get 0
+    [[1, 9, 6, 2], [3, 2], [3, 2], 'valid'], // composed, non-square windows
+    [[2, 9, 7, 3], 3, 2, 'same'], // built-in (overlapping, padded)
+    [[2, 8, 8, 2], 3, 1, 'valid'], // built-in (overlapping)
+  ] as Array<[number[], number | [number, number], number | [number, number], 'same' | 'valid']>)('x[%s] k%s s%s %s', async (shape, k, s, pad) => {
+    const xv = rand(shape);
+    const run = () => tf.tidy(() => {
+      const x = tf.tensor(xv, shape) as tf.Tensor4D;
+      const w = tf.randomUniform(tf.avgPool(x, k, s, pad).shape, 0.5, 1.5, 'float32', 5);
+      return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(t as tf.Tensor4D, k, s, pad), w)))(x);
+    });
+    expect(relativeError(await on('wasm', run), await on('cpu', run))).toBeLessThan(TOL);
+  });
+});
+
 describe('ResizeBilinearGrad / ResizeNearestNeighborGrad (composed adjoints)', () => {
   test.each([
     [[2, 3, 5, 2], [6, 10], false, false],
