@@ -393,7 +393,10 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         const r = await evalShapes(gen, { n: o.n, seed: o.seed, truncation: o.truncation });
         if (!o.json) {
           note(`shape/colour checker on ${r.n} samples of ${o.model}:`);
-          for (const [c, a] of Object.entries(r.perClass)) note(`  ${c.padEnd(16)} ${(100 * a).toFixed(1)}%`);
+          for (const [c, a] of Object.entries(r.perClass)) {
+            const cols = Object.entries(r.colours[c]).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+            note(`  ${c.padEnd(16)} ${(100 * a).toFixed(1).padStart(5)}%   variety ${r.variety[c].toFixed(3)}   colours: ${cols}`);
+          }
           note(`  accuracy ${(100 * r.accuracy).toFixed(1)}% (shape ${(100 * r.shapeAccuracy).toFixed(1)}%, colour ${r.colourAccuracy === null ? "n/a" : `${(100 * r.colourAccuracy).toFixed(1)}%`})`);
         }
         out(JSON.stringify(r));
@@ -523,6 +526,10 @@ export async function evalShapes(gen: LoadedGenerator, o: { n: number; seed: num
   let ok = 0, shapeOk = 0, colourOk = 0, colourN = 0;
   const perOk = new Array(names.length).fill(0);
   const perN = new Array(names.length).fill(0);
+  // per class: pixel sums and squared sums over its samples (variety over seeds), and the colours the checker read
+  const sum: Float64Array[] = [];
+  const sumSq: Float64Array[] = [];
+  const colours = names.map(() => ({} as Record<string, number>));
   const chunk = o.chunk ?? 50;
   for (let start = 0; start < o.n; start += chunk) {
     const idx = Array.from({ length: Math.min(chunk, o.n - start) }, (_, k) => start + k);
@@ -533,7 +540,19 @@ export async function evalShapes(gen: LoadedGenerator, o: { n: number; seed: num
     const [, h, w] = imgs.shape;
     tf.dispose([imgs, u8]);
     labels.forEach((l, k) => {
-      const got = core.checkShapes(px.subarray(k * h * w * 3, (k + 1) * h * w * 3) as unknown as Uint8Array, h, w);
+      const img = px.subarray(k * h * w * 3, (k + 1) * h * w * 3);
+      const got = core.checkShapes(img as unknown as Uint8Array, h, w);
+      if (!sum[l]) {
+        sum[l] = new Float64Array(img.length);
+        sumSq[l] = new Float64Array(img.length);
+      }
+      for (let j = 0; j < img.length; j++) {
+        const v = img[j] / 255;
+        sum[l][j] += v;
+        sumSq[l][j] += v * v;
+      }
+      const cn = got.colour ?? 'none';
+      colours[l][cn] = (colours[l][cn] ?? 0) + 1;
       const sOk = got.shape === wanted[l].shape;
       const cOk = !wanted[l].colour || got.colour === wanted[l].colour;
       if (wanted[l].colour) {
@@ -551,7 +570,24 @@ export async function evalShapes(gen: LoadedGenerator, o: { n: number; seed: num
   return {
     n: o.n, accuracy: ok / o.n, shapeAccuracy: shapeOk / o.n, colourAccuracy: colourN ? colourOk / colourN : null,
     perClass: Object.fromEntries(names.map((c, i) => [c, perN[i] ? perOk[i] / perN[i] : 0])),
+    variety: Object.fromEntries(names.map((c, i) => [c, classVariety(sum[i], sumSq[i], perN[i])])),
+    colours: Object.fromEntries(names.map((c, i) => [c, colours[i]])),
   };
+}
+
+/**
+ * Mean over pixels of the standard deviation across one class's samples (pixel values in [0, 1]): 0 when every seed
+ * draws the same image (per-class mode collapse). The white-background shapes set itself (125 images a class, 32 px)
+ * measures 0.19 circle, 0.23 square, 0.14 triangle, 0.11 star.
+ */
+function classVariety(sum: Float64Array | undefined, sumSq: Float64Array | undefined, n: number): number {
+  if (!sum || !sumSq || n < 2) return 0;
+  let acc = 0;
+  for (let j = 0; j < sum.length; j++) {
+    const m = sum[j] / n;
+    acc += Math.sqrt(Math.max(0, sumSq[j] / n - m * m));
+  }
+  return +(acc / sum.length).toFixed(4);
 }
 
 export interface PathInfo {

@@ -83,6 +83,8 @@ test('make-shapes, then finetune (dcgan) with checkpoints, resume, generate, inf
   expect(r.n).toBe(8);
   expect(r.accuracy).toBeGreaterThanOrEqual(0);
   expect(Object.keys(r.perClass)).toEqual(['circle', 'square', 'triangle', 'star']);
+  expect(Object.keys(r.variety)).toEqual(['circle', 'square', 'triangle', 'star']);
+  expect(Object.values(r.colours as Record<string, Record<string, number>>).map((c) => Object.values(c).reduce((a, b) => a + b, 0))).toEqual([2, 2, 2, 2]);
 });
 
 test('bad input: missing / empty data, unknown or unavailable models, missing files', async () => {
