@@ -75,7 +75,7 @@ export const COMPOSED_KERNELS: Record<string, KernelFn> = {
     // 152 → 41 ms); rows / columns that 'valid' pooling dropped get 0.
     const [b, h, w, c] = input.shape;
     const [, ho, wo] = dy.shape;
-    const [fh, fw] = typeof a.filterSize === 'number' ? [a.filterSize, a.filterSize] : a.filterSize;
+    const [fh, fw] = pair(a.filterSize);
     const share = tf.fill([1, 1, fh, 1, fw, 1], 1 / (fh * fw));
     const dx = tf.reshape(tf.mul(tf.reshape(dy, [b, ho, 1, wo, 1, c]), share), [b, ho * fh, wo * fw, c]);
     return ho * fh === h && wo * fw === w ? dx : tf.pad(dx, [[0, 0], [0, h - ho * fh], [0, w - wo * fw], [0, 0]]);
@@ -100,10 +100,14 @@ const KEEP_BUILTIN: Record<string, (attrs: Attrs, backendName: string) => boolea
 
 /** AvgPool attributes whose windows tile the input exactly: window = stride, 'valid' padding, NHWC. */
 function tilesExactly(a: Attrs): boolean {
-  const f = typeof a.filterSize === 'number' ? [a.filterSize, a.filterSize] : a.filterSize;
-  const st = typeof a.strides === 'number' ? [a.strides, a.strides] : a.strides;
-  return a.pad === 'valid' && a.dimRoundingMode == null && (a.dataFormat ?? 'NHWC') === 'NHWC' &&
-    Array.isArray(f) && Array.isArray(st) && f[0] === st[0] && f[1] === st[1];
+  const f = pair(a.filterSize);
+  const st = pair(a.strides);
+  return a.pad === 'valid' && a.dimRoundingMode == null && (a.dataFormat ?? 'NHWC') === 'NHWC' && f[0] === st[0] && f[1] === st[1];
+}
+
+/** A pooling attribute given as n or [h, w], as [h, w]. */
+function pair(v: number | [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : v;
 }
 
 /** Which composed kernels each backend gets. Einsum is special-cased (its inputs are a list). */
