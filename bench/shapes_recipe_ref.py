@@ -12,7 +12,10 @@ only (train on one class id), cw (class weights 'w0,w1,..', weighted draws), da=
 ms (mode-seeking weight), r1 (R1 weight) / r1every, mbstd=1 (a minibatch-std feature added to D's last features),
 aux (auxiliary-classifier weight: D's features x the projection embedding as class logits), mis (weight of real images
 with a wrong label scored as fake), probe=1 (print D's mean score of real images of each class under every label, then
-stop). Every `every` steps it writes ema-<step>.f32 and raw-<step>.f32: 200 samples (classes i % 4, fixed z), NHWC in
+stop; with mis > 0 it is printed at every dump), gtrain (comma-separated prefixes of the G weights that train, e.g.
+'embeddings'; default all), rawFromEma=1 (start the raw G from a checkpoint's EMA G), dwarm (steps of D-only training
+with G frozen before G trains), cls (weight of a classifier-guidance term in G's loss: cross-entropy of a small frozen
+CNN shape classifier, trained first for clsSteps steps on the real images, on G's images). Every `every` steps it writes ema-<step>.f32 and raw-<step>.f32: 200 samples (classes i % 4, fixed z), NHWC in
 [-1, 1], batch-statistics BN over 50; score them with the checker (`checkShapes` of @ganzoo/core). A fresh init
 (no checkpoint) scales the class embedding to z's norm as the CLI's shapes-32 recipe does.
 """
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 
 OPT = dict(dir='', out='', steps=3000, B=32, lrG=2e-4, lrD=4e-4, b1=0.0, b2=0.999, dsteps=1, ema=0.99, emaStart=500,
            seed=0, every=250, only=-1, cw='', da=0, ms=0.0, r1=0.0, r1every=4, mbstd=0, aux=0.0, mis=0.0, probe=0,
-           threads=1)
+           threads=1, gtrain='', rawFromEma=0, dwarm=0, cls=0.0, clsSteps=400)
 for arg in sys.argv[1:]:
     key, val = arg.split('=', 1)
     if key not in OPT:
@@ -143,18 +146,27 @@ def discriminator(x, labels, want_logits=False, eps=1e-6):
 if OPT['mbstd']:
     PARAM['mbstd.w'] = (torch.randn(T['discriminator.linear.weight_orig'].shape[0]) * 0.1).requires_grad_(True)
 
-if OPT['probe']:
+def probe():
     with torch.no_grad():
         for c in range(NC):
             real = IMAGES[LABELS == c][:200]
             row = [discriminator(real, torch.full((len(real),), c2)).mean().item() for c2 in range(NC)]
-            print(f'real class {c}: mean D score under labels 0..{NC - 1}:', ' '.join(f'{s:7.2f}' for s in row))
+            print(f'real class {c}: mean D score under labels 0..{NC - 1}:', ' '.join(f'{s:7.2f}' for s in row), flush=True)
+
+
+if OPT['probe']:
+    probe()
     sys.exit(0)
 
 os.makedirs(OPT['out'], exist_ok=True)
 g_keys = [k for k in PARAM if not k.startswith('discriminator') and k != 'mbstd.w']
 d_keys = [k for k in PARAM if k not in g_keys]
-opt_g = torch.optim.Adam([PARAM[k] for k in g_keys], lr=OPT['lrG'], betas=(OPT['b1'], OPT['b2']), eps=1e-6)
+if OPT['rawFromEma'] and init.get('ema'):
+    with torch.no_grad():
+        for k in g_keys:
+            PARAM[k].copy_(torch.tensor(init['ema'][k]['data']).reshape(init['ema'][k]['shape']))
+g_train = [k for k in g_keys if not OPT['gtrain'] or k.startswith(tuple(OPT['gtrain'].split(',')))]
+opt_g = torch.optim.Adam([PARAM[k] for k in g_train], lr=OPT['lrG'], betas=(OPT['b1'], OPT['b2']), eps=1e-6)
 opt_d = torch.optim.Adam([PARAM[k] for k in d_keys], lr=OPT['lrD'], betas=(OPT['b1'], OPT['b2']), eps=1e-6)
 SHADOW = {k: PARAM[k].detach().clone() for k in g_keys}
 if init.get('ema'):
@@ -179,6 +191,33 @@ def augment(x):
 def d_input(x):
     return augment(x) if OPT['da'] else x
 
+
+CLS = None
+if OPT['cls'] > 0:
+    # a small frozen CNN shape classifier trained on the real images (flips, +-3 px shifts): classifier guidance for G
+    g_cls = torch.Generator().manual_seed(7)
+    CLS = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+        torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+        torch.nn.Linear(64, NC))
+    opt_c = torch.optim.Adam(CLS.parameters(), lr=1e-3)
+    for it in range(OPT['clsSteps']):
+        idx = torch.randint(0, len(IMAGES), (64,), generator=g_cls)
+        xb = IMAGES[idx].permute(0, 3, 1, 2)
+        dx, dy = torch.randint(-3, 4, (2,), generator=g_cls).tolist()
+        xb = torch.roll(xb, (dy, dx), (2, 3))
+        if it % 2:
+            xb = xb.flip(3)
+        loss_c = F.cross_entropy(CLS(xb), LABELS[idx])
+        opt_c.zero_grad()
+        loss_c.backward()
+        opt_c.step()
+    with torch.no_grad():
+        acc = (CLS(IMAGES[:1000].permute(0, 3, 1, 2)).argmax(1) == LABELS[:1000]).float().mean().item()
+    print(f'classifier: loss {loss_c.item():.3f}, accuracy on 1000 real images {acc:.3f}', flush=True)
+    for prm in CLS.parameters():
+        prm.requires_grad_(False)
 
 B = OPT['B']
 order, cursor = torch.randperm(len(IMAGES)), 0
@@ -224,6 +263,11 @@ for step in range(1, OPT['steps'] + 1):
         opt_d.zero_grad()
         (OPT['r1'] / 2 * grad.pow(2).sum((1, 2, 3)).mean() * OPT['r1every']).backward()
         opt_d.step()
+    if step <= OPT['dwarm']:
+        if step % OPT['every'] == 0:
+            print(f'{step} D {loss_d.item():.3f} (D warm-up, G frozen)', flush=True)
+            probe()
+        continue
     z = torch.randn(B, ZD)
     half = B // 2
     if OPT['ms'] > 0:
@@ -233,6 +277,8 @@ for step in range(1, OPT['steps'] + 1):
     loss_g = -out.mean()
     if OPT['aux'] > 0:
         loss_g = loss_g + OPT['aux'] * F.cross_entropy(logits, y)
+    if CLS is not None:
+        loss_g = loss_g + OPT['cls'] * F.cross_entropy(CLS(fake.permute(0, 3, 1, 2)), y)
     if OPT['ms'] > 0:
         ratio = (fake[:half] - fake[half:]).abs().mean() / (z[:half] - z[half:]).abs().mean()
         loss_g = loss_g + OPT['ms'] / (ratio + 1e-5)
@@ -246,6 +292,8 @@ for step in range(1, OPT['steps'] + 1):
     if step % 50 == 0:
         print(f'{step} D {loss_d.item():.3f} G {loss_g.item():.3f} {time.time() - t0:.0f}s', flush=True)
     if step % OPT['every'] == 0:
+        if OPT['mis'] > 0:
+            probe()
         with torch.no_grad():
             averaged = {**PARAM, **SHADOW}
             for tag, params in (('ema', averaged), ('raw', PARAM)):
