@@ -314,6 +314,7 @@ describe('ResizeBilinearGrad / ResizeNearestNeighborGrad (composed adjoints)', (
 
 describe('BatchMatMul with transposes (explicit transposes on wasm)', () => {
   test.each([
+    // tiny products (<= 8192 multiply-adds): wasm's built-in with its transpose flags
     [[7, 5], [6, 5], false, true],
     [[5, 7], [5, 6], true, false],
     [[5, 7], [6, 5], true, true],
@@ -325,6 +326,18 @@ describe('BatchMatMul with transposes (explicit transposes on wasm)', () => {
     [[1, 5, 6], [3, 5, 4], true, false],
     [[3, 5, 6], [1, 5, 4], true, false],
     [[300, 40], [300, 8], true, false],
+    // the same layouts above the tiny-product threshold: explicit transposes
+    [[40, 30], [50, 30], false, true],
+    [[30, 40], [30, 50], true, false],
+    [[30, 40], [50, 30], true, true],
+    [[3, 40, 30], [3, 50, 30], false, true],
+    [[2, 3, 30, 40], [2, 3, 30, 50], true, false],
+    [[1, 30, 40], [3, 30, 50], true, false],
+    [[2, 3, 30, 50], [2, 3, 30, 40], true, false],
+    [[1, 30, 50], [3, 30, 40], true, false],
+    [[3, 30, 50], [1, 30, 40], true, false],
+    [[1, 64], [32, 64], false, true],
+    [[64, 32], [1, 32], false, true],
   ] as [number[], number[], boolean, boolean][])('a%j b%j transposeA %s transposeB %s matches cpu', async (sa, sb, ta, tb) => {
     const av = rand(sa);
     const bv = rand(sb);

@@ -9,8 +9,9 @@
  *       replaced.
  * wasm: BatchMatMul with transposeA/transposeB (what every matMul gradient asks for) runs 5-10x slower than the
  *       same product on explicitly transposed operands (e.g. [65536,16]x[64,16]ᵀ: 51 ms vs 4 ms): transposed here,
- *       the built-in called without transposes; aᵀb with more columns in a than in b as (bᵀa)ᵀ. AvgPoolGrad for
- *       windows that tile the input (2×2 stride 2) as one broadcast multiply (3-4x faster than the built-in).
+ *       the built-in called without transposes (tiny products, ≤ 8192 multiply-adds, keep the built-in); aᵀb with more
+ *       columns in a than in b as (bᵀa)ᵀ. AvgPoolGrad for windows that tile the input (2×2 stride 2) as one broadcast
+ *       multiply (3-4x faster than the built-in).
  * both: ResizeBilinearGrad and ResizeNearestNeighborGrad: exact adjoints of the forward kernels where the built-ins
  *       are wrong (all of them ignore halfPixelCenters; cpu's nearest one is also wrong for non-square sizes), the
  *       built-in elsewhere (cpu's bilinear one with its swapped [N,W,H,C] output shape corrected).
@@ -90,13 +91,29 @@ export const COMPOSED_KERNELS: Record<string, KernelFn> = {
  * Where the backend's own kernel is right for some attributes (and faster), use it there: wasm's resize gradients
  * are exact adjoints unless halfPixelCenters is set.
  */
-const KEEP_BUILTIN: Record<string, (attrs: Attrs, backendName: string) => boolean> = {
-  BatchMatMul: (a) => !a.transposeA && !a.transposeB,
+const KEEP_BUILTIN: Record<string, (attrs: Attrs, backendName: string, inputs: Record<string, tf.TensorInfo>) => boolean> = {
+  BatchMatMul: (a, _b, inputs) => (!a.transposeA && !a.transposeB) || isTinyProduct(inputs.a, inputs.b, a),
   AvgPoolGrad: (a) => !tilesExactly(a),
   // cpu's bilinear one too, once its swapped output shape is corrected (the values are laid out right).
   ResizeBilinearGrad: (a) => !a.halfPixelCenters,
   ResizeNearestNeighborGrad: (a, b) => b === 'wasm' && !a.halfPixelCenters,
 };
+
+/**
+ * A product of at most 8192 multiply-adds per batch entry (spectral norm's power-iteration vectors, u·W and W·v):
+ * there the explicit transpose costs more than it saves, and the built-in with its transpose flags is 3-7x faster
+ * (wasm, 1 thread: [1,64]·[32,64]ᵀ 26 vs 88 µs, [64,32]·[1,32]ᵀ 4 vs 28 µs; from [16,64]ᵀ·[16,32] on they are even).
+ */
+function isTinyProduct(a: tf.TensorInfo | undefined, b: tf.TensorInfo | undefined, at: Attrs): boolean {
+  if (!a || !b) return false;
+  const [ar, ac] = a.shape.slice(-2);
+  const bc = b.shape[b.shape.length - 1];
+  const br = b.shape[b.shape.length - 2];
+  const m = at.transposeA ? ac : ar;
+  const k = at.transposeA ? ar : ac;
+  const n = at.transposeB ? br : bc;
+  return m * n * k <= 8192;
+}
 
 /** AvgPool attributes whose windows tile the input exactly: window = stride, 'valid' padding, NHWC. */
 function tilesExactly(a: Attrs): boolean {
@@ -145,7 +162,8 @@ function kernelFunc(name: string, backendName: string): tf.KernelFunc {
   const fn = COMPOSED_KERNELS[name];
   const keep = KEEP_BUILTIN[name];
   return (args) => {
-    const builtin = keep && keep((args.attrs ?? {}) as Attrs, backendName) ? builtinKernel(name, backendName) : undefined;
+    const builtin = keep && keep((args.attrs ?? {}) as Attrs, backendName, args.inputs as Record<string, tf.TensorInfo>)
+      ? builtinKernel(name, backendName) : undefined;
     if (!builtin) return composed(args);
     // A built-in unregistered before its backend was created never got its setup (wasm binds its C function there).
     if (builtin.setupFunc && !setUp.has(builtin)) {
