@@ -12,6 +12,7 @@ export * from './losses';
 export * from './ema';
 export * from './ops/upfirdn2d';
 export * from './ops/bias-act';
+export * from './ops/softmax-shift';
 export * from './layers/modulated-conv';
 export * from './diffaugment';
 export * from './layers/gigagan-layers';

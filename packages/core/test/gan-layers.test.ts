@@ -168,4 +168,40 @@ describe('broadcast helpers', () => {
     const d = tf.sub(softmaxRows(l), tf.softmax(l, -1));
     expect(tf.max(tf.abs(d)).dataSync()[0]).toBeLessThan(1e-6);
   });
+  test('softmaxRows: gradients equal those of exp(l − max(l)) (max differentiated) and, to second order, of a constant shift', () => {
+    const { softmaxRows } = jest.requireActual('../src/layers/sagan-attention');
+    const { softmaxShift } = jest.requireActual('../src/ops/softmax-shift');
+    const l = tf.mul(tf.randomNormal([6, 10], 0, 1, 'float32', 24), 4) as tf.Tensor2D;
+    const w = tf.randomNormal([6, 10], 0, 1, 'float32', 25);
+    const plain = (x: tf.Tensor2D) => {
+      const e = tf.exp(tf.sub(x, tf.max(x, 1, true)));
+      return tf.div(e, tf.sum(e, 1, true));
+    };
+    // second order: tfjs has no gradient for Equal (max's gradient), so there the reference shifts by a constant
+    const c = tf.max(l, 1, true);
+    const constShift = (x: tf.Tensor2D) => {
+      const e = tf.exp(tf.sub(x, c));
+      return tf.div(e, tf.sum(e, 1, true));
+    };
+    const before = tf.memory().numTensors;
+    for (const [order, ref] of [[1, plain], [1, constShift], [2, constShift]] as const) {
+      const grads = (f: (x: tf.Tensor2D) => tf.Tensor) => tf.tidy(() => {
+        const g1 = (x: tf.Tensor) => tf.grad((y: tf.Tensor) => tf.sum(tf.mul(f(y as tf.Tensor2D), w)))(x);
+        return order === 1 ? g1(l) : tf.grad((x: tf.Tensor) => tf.sum(tf.square(g1(x))))(l);
+      });
+      const a = grads(softmaxRows);
+      const b = grads(ref);
+      expect(Math.max(...Array.from(b.dataSync(), Math.abs))).toBeGreaterThan(1e-3);
+      close(a.dataSync(), b.dataSync(), 2e-5);
+      tf.dispose([a, b]);
+    }
+    // the shift is the row max, and its own gradient is zero
+    const m = softmaxShift(l, -1);
+    close(m.dataSync(), c.dataSync(), 0);
+    const gm = tf.grad((x: tf.Tensor) => tf.sum(softmaxShift(x, 1)))(l);
+    expect(Array.from(gm.dataSync()).every((v) => v === 0)).toBe(true);
+    tf.dispose([m, gm]);
+    expect(tf.memory().numTensors).toBe(before);
+    c.dispose();
+  });
 });

@@ -8,6 +8,7 @@
  * conv2d), so a zero-centred gradient penalty (second-order gradients) works through them.
  */
 import * as tf from '@tensorflow/tfjs';
+import { softmaxShift } from '../ops/softmax-shift';
 
 /** Repeat the rows of `t` (batch b) to batch `n` in the `(s b)` pattern (einops `repeat 'b ... -> (s b) ...'`). */
 export function tileBatch<T extends tf.Tensor>(t: T, n: number): T {
@@ -265,7 +266,7 @@ export function efficientLinearAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.T
     const s = scale ?? 1 / Math.sqrt(q.shape[3]);
     const qs = tf.mul(tf.softmax(q, -1), s); // over features
     // softmax over positions (axis 2), written out because tf.softmax only reduces the last axis
-    const ke = tf.exp(tf.sub(k, tf.max(k, 2, true)));
+    const ke = tf.exp(tf.sub(k, softmaxShift(k, 2)));
     const ks = tf.div(ke, tf.sum(ke, 2, true));
     const context = tf.matMul(ks, v, true, false); // [B,H,D,E]
     return tf.matMul(qs, context) as tf.Tensor4D; // [B,H,N,E]

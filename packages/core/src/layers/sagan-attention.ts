@@ -7,6 +7,7 @@
  * Positions are flattened row-major (h·W + w), as torch's view(-1, C, H·W) does.
  */
 import * as tf from '@tensorflow/tfjs';
+import { softmaxShift } from '../ops/softmax-shift';
 
 export interface SaganAttentionWeights {
   /** 1×1 kernels as [C, C/8] / [C, C/8] / [C, C/2] / [C/2, C] matrices or [1, 1, in, out] conv kernels (already spectrally normalised). */
@@ -40,11 +41,11 @@ function spread(col: tf.Tensor2D, k: number): tf.Tensor2D {
   return tf.getBackend() === 'cpu' ? tf.matMul(col, tf.ones([1, k])) : col;
 }
 
-/** softmax over the last axis of [N, K] logits: exp(l − max) / Σ exp(l − max). */
+/** softmax over the last axis of [N, K] logits: exp(l − max) / Σ exp(l − max) (the max a constant: `softmaxShift`). */
 export function softmaxRows(logits: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const k = logits.shape[1];
-    const e = tf.exp(tf.sub(logits, spread(tf.max(logits, 1, true) as tf.Tensor2D, k)));
+    const e = tf.exp(tf.sub(logits, spread(softmaxShift(logits, 1), k)));
     return tf.mul(e, spread(tf.reciprocal(tf.sum(e, 1, true)) as tf.Tensor2D, k)) as tf.Tensor2D;
   });
 }
