@@ -15,7 +15,9 @@ with a wrong label scored as fake), probe=1 (print D's mean score of real images
 stop; with mis > 0 it is printed at every dump), gtrain (comma-separated prefixes of the G weights that train, e.g.
 'embeddings'; default all), rawFromEma=1 (start the raw G from a checkpoint's EMA G), dwarm (steps of D-only training
 with G frozen before G trains), cls (weight of a classifier-guidance term in G's loss: cross-entropy of a small frozen
-CNN shape classifier, trained first for clsSteps steps on the real images, on G's images). Every `every` steps it writes ema-<step>.f32 and raw-<step>.f32: 200 samples (classes i % 4, fixed z), NHWC in
+CNN shape classifier, trained first for clsSteps steps on the real images, on G's images), scale (multiply the real
+images by it, e.g. 0.9 so white is reachable without saturating tanh; dumps are divided back), uncond=1 (every label
+0: an unconditional run), loss=ns (the non-saturating logistic loss instead of hinge). Every `every` steps it writes ema-<step>.f32 and raw-<step>.f32: 200 samples (classes i % 4, fixed z), NHWC in
 [-1, 1], batch-statistics BN over 50; score them with the checker (`checkShapes` of @ganzoo/core). A fresh init
 (no checkpoint) scales the class embedding to z's norm as the CLI's shapes-32 recipe does.
 """
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 
 OPT = dict(dir='', out='', steps=3000, B=32, lrG=2e-4, lrD=4e-4, b1=0.0, b2=0.999, dsteps=1, ema=0.99, emaStart=500,
            seed=0, every=250, only=-1, cw='', da=0, ms=0.0, r1=0.0, r1every=4, mbstd=0, aux=0.0, mis=0.0, probe=0,
-           threads=1, gtrain='', rawFromEma=0, dwarm=0, cls=0.0, clsSteps=400)
+           threads=1, gtrain='', rawFromEma=0, dwarm=0, cls=0.0, clsSteps=400, scale=1.0, uncond=0, loss='hinge')
 for arg in sys.argv[1:]:
     key, val = arg.split('=', 1)
     if key not in OPT:
@@ -55,6 +57,9 @@ U_VEC = {k: t.clone() for k, t in T.items() if k.endswith('_u')}
 res = cfg['resolution']
 IMAGES = torch.from_numpy(np.fromfile(os.path.join(OPT['dir'], 'images.f32'), dtype=np.float32).reshape(-1, res, res, 3))
 LABELS = torch.from_numpy(np.fromfile(os.path.join(OPT['dir'], 'labels.i32'), dtype=np.int32).astype(np.int64))
+IMAGES = IMAGES * OPT['scale']
+if OPT['uncond']:
+    LABELS = torch.zeros_like(LABELS)
 if OPT['only'] >= 0:
     keep = LABELS == OPT['only']
     IMAGES, LABELS = IMAGES[keep], LABELS[keep]
@@ -241,6 +246,8 @@ def next_batch():
 
 fixed_z = torch.randn(200, ZD, generator=torch.Generator().manual_seed(123))
 fixed_y = torch.arange(200) % NC if OPT['only'] < 0 else torch.full((200,), OPT['only'])
+if OPT['uncond']:
+    fixed_y = torch.zeros(200, dtype=torch.long)
 t0 = time.time()
 for step in range(1, OPT['steps'] + 1):
     for _ in range(OPT['dsteps']):
@@ -248,7 +255,10 @@ for step in range(1, OPT['steps'] + 1):
         with torch.no_grad():
             fake = generator(PARAM, torch.randn(B, ZD), y)
         out, logits = discriminator(d_input(torch.cat([fake, x])), torch.cat([y, y]), want_logits=True)
-        loss_d = F.relu(1 - out[B:]).mean() + F.relu(1 + out[:B]).mean()
+        if OPT['loss'] == 'ns':
+            loss_d = F.softplus(-out[B:]).mean() + F.softplus(out[:B]).mean()
+        else:
+            loss_d = F.relu(1 - out[B:]).mean() + F.relu(1 + out[:B]).mean()
         if OPT['aux'] > 0:
             loss_d = loss_d + OPT['aux'] * F.cross_entropy(logits[B:], y)
         if OPT['mis'] > 0:
@@ -274,7 +284,7 @@ for step in range(1, OPT['steps'] + 1):
         y = torch.cat([y[:half], y[:half]])
     fake = generator(PARAM, z, y)
     out, logits = discriminator(d_input(fake), y, want_logits=True)
-    loss_g = -out.mean()
+    loss_g = F.softplus(-out).mean() if OPT['loss'] == 'ns' else -out.mean()
     if OPT['aux'] > 0:
         loss_g = loss_g + OPT['aux'] * F.cross_entropy(logits, y)
     if CLS is not None:
@@ -298,4 +308,5 @@ for step in range(1, OPT['steps'] + 1):
             averaged = {**PARAM, **SHADOW}
             for tag, params in (('ema', averaged), ('raw', PARAM)):
                 imgs = torch.cat([generator(params, fixed_z[i:i + 50], fixed_y[i:i + 50], update=False) for i in range(0, 200, 50)])
+                imgs = (imgs / OPT['scale']).clamp(-1, 1)
                 imgs.numpy().astype(np.float32).tofile(os.path.join(OPT['out'], f'{tag}-{step}.f32'))
