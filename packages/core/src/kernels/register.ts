@@ -9,9 +9,9 @@
  *       replaced.
  * wasm: BatchMatMul with transposeA/transposeB (what every matMul gradient asks for) runs 5-10x slower than the
  *       same product on explicitly transposed operands (e.g. [65536,16]x[64,16]ᵀ: 51 ms vs 4 ms): transposed here,
- *       the built-in called without transposes (tiny products, ≤ 8192 multiply-adds, keep the built-in); aᵀb with more
- *       columns in a than in b as (bᵀa)ᵀ. AvgPoolGrad for windows that tile the input (2×2 stride 2) as one broadcast
- *       multiply (3-4x faster than the built-in).
+ *       the built-in called without transposes (tiny products, ≤ 8192 multiply-adds in all, keep the built-in);
+ *       aᵀb with more columns in a than in b as (bᵀa)ᵀ. AvgPoolGrad for windows that tile the input (2×2 stride 2)
+ *       as one broadcast multiply (3-4x faster than the built-in).
  * both: ResizeBilinearGrad and ResizeNearestNeighborGrad: exact adjoints of the forward kernels where the built-ins
  *       are wrong (all of them ignore halfPixelCenters; cpu's nearest one is also wrong for non-square sizes), the
  *       built-in elsewhere (cpu's bilinear one with its swapped [N,W,H,C] output shape corrected).
@@ -100,7 +100,7 @@ const KEEP_BUILTIN: Record<string, (attrs: Attrs, backendName: string, inputs: R
 };
 
 /**
- * A product of at most 8192 multiply-adds per batch entry (spectral norm's power-iteration vectors, u·W and W·v):
+ * A product of at most 8192 multiply-adds in all, batch included (spectral norm's power-iteration vectors, u·W, W·v):
  * there the explicit transpose costs more than it saves, and the built-in with its transpose flags is 3-7x faster
  * (wasm, 1 thread: [1,64]·[32,64]ᵀ 26 vs 88 µs, [64,32]·[1,32]ᵀ 4 vs 28 µs; from [16,64]ᵀ·[16,32] on they are even).
  */
@@ -112,7 +112,8 @@ function isTinyProduct(a: tf.TensorInfo | undefined, b: tf.TensorInfo | undefine
   const m = at.transposeA ? ac : ar;
   const k = at.transposeA ? ar : ac;
   const n = at.transposeB ? br : bc;
-  return m * n * k <= 8192;
+  const batch = Math.max(a.shape.slice(0, -2).reduce((p, d) => p * d, 1), b.shape.slice(0, -2).reduce((p, d) => p * d, 1));
+  return batch * m * n * k <= 8192;
 }
 
 /** AvgPool attributes whose windows tile the input exactly: window = stride, 'valid' padding, NHWC. */
