@@ -17,7 +17,8 @@ stop; with mis > 0 it is printed at every dump), gtrain (comma-separated prefixe
 with G frozen before G trains), cls (weight of a classifier-guidance term in G's loss: cross-entropy of a small frozen
 CNN shape classifier, trained first for clsSteps steps on the real images, on G's images), scale (multiply the real
 images by it, e.g. 0.9 so white is reachable without saturating tanh; dumps are divided back), uncond=1 (every label
-0: an unconditional run), loss=ns (the non-saturating logistic loss instead of hinge). Every `every` steps it writes ema-<step>.f32 and raw-<step>.f32: 200 samples (classes i % 4, fixed z), NHWC in
+0: an unconditional run), loss=ns (the non-saturating logistic loss instead of hinge), cbnClass (factor on the class
+embedding in the conditional BNs' input only; gen_z still gets it whole: 0 = class only through gen_z). Every `every` steps it writes ema-<step>.f32 and raw-<step>.f32: 200 samples (classes i % 4, fixed z), NHWC in
 [-1, 1], batch-statistics BN over 50; score them with the checker (`checkShapes` of @ganzoo/core). A fresh init
 (no checkpoint) scales the class embedding to z's norm as the CLI's shapes-32 recipe does.
 """
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 
 OPT = dict(dir='', out='', steps=3000, B=32, lrG=2e-4, lrD=4e-4, b1=0.0, b2=0.999, dsteps=1, ema=0.99, emaStart=500,
            seed=0, every=250, only=-1, cw='', da=0, ms=0.0, r1=0.0, r1every=4, mbstd=0, aux=0.0, mis=0.0, probe=0,
-           threads=1, gtrain='', rawFromEma=0, dwarm=0, cls=0.0, clsSteps=400, scale=1.0, uncond=0, loss='hinge')
+           threads=1, gtrain='', rawFromEma=0, dwarm=0, cls=0.0, clsSteps=400, scale=1.0, uncond=0, loss='hinge', cbnClass=1.0)
 for arg in sys.argv[1:]:
     key, val = arg.split('=', 1)
     if key not in OPT:
@@ -102,12 +103,14 @@ def upsample2(x):
 
 
 def generator(params, z, labels, update=True):
-    cond = torch.cat([z, F.one_hot(labels, NC).float() @ params['embeddings.weight']], 1)
+    emb = F.one_hot(labels, NC).float() @ params['embeddings.weight']
+    cond = torch.cat([z, emb], 1)
+    bn_cond = cond if OPT['cbnClass'] == 1 else torch.cat([z, emb * OPT['cbnClass']], 1)
     eps = cfg['bnEps']
 
     def cbn(x, name):
-        return batch_norm(x, 1 + linear(params, cond, name + '.scale', False, update=update),
-                          linear(params, cond, name + '.offset', False, update=update), eps)
+        return batch_norm(x, 1 + linear(params, bn_cond, name + '.scale', False, update=update),
+                          linear(params, bn_cond, name + '.offset', False, update=update), eps)
 
     h = linear(params, cond, 'generator.gen_z', update=update).reshape(-1, 4, 4, cfg['ch'] * cfg['layers'][0][1])
     for m in modules:

@@ -32,6 +32,12 @@ export interface GeneratorConfig {
   rgbConvChannels: number;
   /** Power iterations at inference: 0 = stored u and v (HF, torch spectral_norm eval); 1 = ajbrock layers.SN. */
   snEvalIterations: number;
+  /**
+   * Factor on the class embedding in the conditional BNs' input; gen_z always gets it whole. 1 (or absent) is
+   * BigGAN-deep. Not an official option: lower values weaken the class path that overrides z (issue 8's per-class
+   * collapse); official formats cannot hold it.
+   */
+  bnClassScale?: number;
 }
 
 export interface DiscriminatorConfig {
@@ -101,6 +107,7 @@ export function toHfConfig(cfg: BigGANDeepConfig): HfBigGANConfig {
   if (g.condOrder !== 'z-first') problems.push(`condOrder ${g.condOrder}`);
   if (g.rgbConvChannels !== g.ch) problems.push(`rgbConvChannels ${g.rgbConvChannels} != ch ${g.ch}`);
   if (g.attention.length > 1) problems.push(`${g.attention.length} attention layers`);
+  if ((g.bnClassScale ?? 1) !== 1) problems.push(`bnClassScale ${g.bnClassScale} (HF's conditional BNs take the class embedding whole)`);
   if (problems.length) throw new Error(`BigGAN-deep config cannot be written as an HF BigGANConfig: ${problems.join(', ')}`);
   return {
     attention_layer_position: g.attention.length ? g.attention[0] : g.layers.length,
@@ -205,6 +212,9 @@ export function fromAjbrockConfig(json: AjbrockConfig): BigGANDeepConfig {
 /** ajbrock constructor kwargs for a config in the ajbrock layout. */
 export function toAjbrockConfig(cfg: BigGANDeepConfig): AjbrockConfig {
   const g = cfg.generator;
+  if ((g.bnClassScale ?? 1) !== 1) {
+    throw new Error(`BigGAN-deep config cannot be written as an ajbrock config: bnClassScale ${g.bnClassScale} (its conditional BNs take the class embedding whole)`);
+  }
   const arch = ajbrockGArch(g.resolution);
   const attnRes = arch.resolutions.filter((_, s) => g.attention.includes((s + 1) * 2));
   const out: AjbrockConfig = {
@@ -274,6 +284,9 @@ export function validateConfig(cfg: BigGANDeepConfig): void {
   if (g.condOrder !== 'z-first' && g.condOrder !== 'class-first') p.push(`condOrder must be 'z-first' or 'class-first', found ${g.condOrder}`);
   if (!Number.isInteger(g.rgbConvChannels) || g.rgbConvChannels < 3) p.push(`rgbConvChannels must be an integer >= 3 (the first 3 are kept), found ${g.rgbConvChannels}`);
   if (!(g.snEvalIterations === 0 || g.snEvalIterations === 1)) p.push(`snEvalIterations must be 0 or 1, found ${g.snEvalIterations}`);
+  if (g.bnClassScale !== undefined && !(Number.isFinite(g.bnClassScale) && g.bnClassScale >= 0)) {
+    p.push(`bnClassScale must be a finite number >= 0, found ${g.bnClassScale}`);
+  }
   const d = cfg.discriminator;
   if (d) {
     try {

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { spectralNormalize, truncationStats } from '@ganzoo/core';
 import { GeneratorConfig } from './config';
-import { GenModule, generatorModules } from './generator';
+import { GenModule, conditionVectors, generatorModules } from './generator';
 import { ParamStore } from './params';
 
 interface BnSlot {
@@ -228,9 +228,9 @@ export class FastGenerator {
     const g = this.g;
     const B = z.shape[0];
     const embed = tf.matMul(classVector, this.get('embed') as tf.Tensor2D);
-    const cond = (g.condOrder === 'z-first' ? tf.concat([z, embed], 1) : tf.concat([embed, z], 1)) as tf.Tensor2D;
+    const { cond, bnCond } = conditionVectors(g, z, embed as tf.Tensor2D);
     // all conditional-BN affines at once: A = a·(1 + γ(c)), B = b·(1 + γ(c)) + β(c)   (Brock et al. 2019 §3)
-    const sc = tf.matMul(cond, this.proj!);
+    const sc = tf.matMul(bnCond, this.proj!);
     const n = this.totalBn;
     const onePlus = tf.add(1, tf.slice(sc, [0, 0], [-1, n]));
     const a = tf.mul(onePlus, tc.a) as tf.Tensor2D;

@@ -186,6 +186,17 @@ export function embedClasses(store: ParamStore, classVector: tf.Tensor2D): tf.Te
 }
 
 /**
+ * The conditioning vectors: `cond` = cat(z, embed) in the config's order, for gen_z, and `bnCond`, the same with the
+ * embedding scaled by `bnClassScale`, for every conditional BN (the same tensor when the scale is 1, BigGAN-deep).
+ */
+export function conditionVectors(g: GeneratorConfig, z: tf.Tensor2D, embed: tf.Tensor2D): { cond: tf.Tensor2D; bnCond: tf.Tensor2D } {
+  const join = (e: tf.Tensor2D) => (g.condOrder === 'z-first' ? tf.concat([z, e], 1) : tf.concat([e, z], 1)) as tf.Tensor2D;
+  const cond = join(embed);
+  const s = g.bnClassScale ?? 1;
+  return { cond, bnCond: s === 1 ? cond : join(tf.mul(embed, s) as tf.Tensor2D) };
+}
+
+/**
  * G(z, y, truncation) -> [B, R, R, 3] in [-1, 1]. z [B, zDim], classVector [B, numClasses].
  * Inside a tidy; the result is the only tensor left.
  */
@@ -195,13 +206,13 @@ export function generatorForward(store: ParamStore, g: GeneratorConfig, z: tf.Te
     const tr = snTrain(opts);
     const embed = embedClasses(store, classVector);
     rec('embed', embed);
-    const cond = (g.condOrder === 'z-first' ? tf.concat([z, embed], 1) : tf.concat([embed, z], 1)) as tf.Tensor2D;
+    const { cond, bnCond } = conditionVectors(g, z, embed);
     rec('cond', cond);
     let h = tf.reshape(linear(store, 'generator.gen_z', cond, tr, true), [-1, 4, 4, g.ch * g.layers[0][1]]) as tf.Tensor4D;
     rec('gen_z', h);
     for (const m of generatorModules(g)) {
       const p = `generator.layers.${m.index}`;
-      h = m.kind === 'attention' ? attention(store, p, h, tr) : genBlock(store, p, m, h, cond, g, opts);
+      h = m.kind === 'attention' ? attention(store, p, h, tr) : genBlock(store, p, m, h, bnCond, g, opts);
       rec(`layers.${m.index}`, h);
     }
     const { mean, variance } = bnStats(store, 'generator.bn', h, opts);

@@ -225,6 +225,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
     .option('--diffaugment <policy>', 'biggan-deep: DiffAugment of D\'s inputs, a comma list of color, translation, cutout, or none (default: the preset\'s)')
     .option('--class-weights <spec>', 'class-conditional data: sample classes at these relative rates per image, e.g. star=3 or 1,1,1,3 (draws with replacement; default: each image once per epoch)')
     .option('--ema-decay <d>', 'biggan-deep: decay of the EMA generator that is sampled and exported, in (0, 1) (default: the preset\'s, else 0.999); on --resume the EMA continues with it', num('--ema-decay'))
+    .option('--bn-class-scale <s>', 'biggan-deep, a fresh model: factor >= 0 on the class embedding in G\'s conditional BNs (gen_z gets it whole; default 1 = BigGAN-deep; stored in the config)', num('--bn-class-scale'))
     .action(async (o) => {
       const backend = await setupBackend(backendOf());
       const { family, weights } = resolveModelRef(o.model);
@@ -239,6 +240,11 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
         throw new CliError(`--ema-decay is a biggan-deep option; ${family.id} keeps its own EMA recipe`, EXIT.USAGE);
       }
       if (o.emaDecay !== undefined && !(o.emaDecay > 0 && o.emaDecay < 1)) throw new CliError(`--ema-decay must be in (0, 1), got ${o.emaDecay}`, EXIT.USAGE);
+      if (o.bnClassScale !== undefined) {
+        if (family.id !== 'biggan-deep') throw new CliError(`--bn-class-scale is a biggan-deep option, not one of ${family.id}`, EXIT.USAGE);
+        if (!(o.bnClassScale >= 0)) throw new CliError(`--bn-class-scale must be >= 0, got ${o.bnClassScale}`, EXIT.USAGE);
+        if (o.weights ?? weights) throw new CliError('--bn-class-scale shapes a fresh model; given weights keep their own', EXIT.USAGE);
+      }
       const api = loadPackage(family, 'createTrainable');
       let ds: core.ImageFolderDataset;
       try {
@@ -256,7 +262,7 @@ Models: ${FAMILIES.map((f) => `${f.id} (${f.describe})`).join(', ')}.`);
       const model = await api.createTrainable!({
         preset: o.preset, weights: o.weights ?? weights, numClasses: ds.hasLabels ? ds.classes.length : undefined,
         classNames: ds.hasLabels ? ds.classes : undefined, seed: o.seed, batchSize: o.batch, clip: o.clip, augment: o.diffaugment,
-        modeSeeking: o.modeSeeking, emaDecay: o.emaDecay,
+        modeSeeking: o.modeSeeking, emaDecay: o.emaDecay, bnClassScale: o.bnClassScale,
       });
       if ((model as { textEncoderSpec?: { kind?: string } }).textEncoderSpec?.kind === 'random') {
         note('warning: no --clip given: captions are encoded by a seeded random CLIP with a byte-level tokenizer; ' +

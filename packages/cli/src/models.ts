@@ -38,6 +38,8 @@ export interface TrainableRequest {
   modeSeeking?: number;
   /** Decay of the EMA generator, for models that take one (e.g. 0.99 to follow G closely at the end of a run). */
   emaDecay?: number;
+  /** BigGAN-deep, fresh models only: factor on the class embedding in G's conditional BNs (`bnClassScale`). */
+  bnClassScale?: number;
 }
 
 /** A loaded generator for `generate` / `demo` / `bench`. */

@@ -111,6 +111,23 @@ test('--diffaugment / --mode-seeking / --ema-decay on a model with its own recip
   expect(e2.err).toMatch(/--ema-decay must be in \(0, 1\), got 1.5/);
 });
 
+test('--bn-class-scale: stored in a fresh model\'s config; other models, negative values and given weights are refused', async () => {
+  const m = await createBigGANTrainable(pkg, { preset: 'shapes-32', numClasses: 4, seed: 0, bnClassScale: 0.25 });
+  expect((m.config as { generator: { bnClassScale?: number } }).generator.bnClassScale).toBe(0.25);
+  m.dispose();
+  await expect(createBigGANTrainable(pkg, { weights: '/nonexistent-weights', numClasses: 4, bnClassScale: 0.5 }))
+    .rejects.toThrow(/bnClassScale shapes a fresh model; given weights keep their own/);
+  const g = await runCli('cpu', 'finetune', '--model', 'galip', '--data', '/nonexistent', '--out', '/tmp/x', '--bn-class-scale', '0.5');
+  expect(g.code).toBe(EXIT.USAGE);
+  expect(g.err).toMatch(/--bn-class-scale is a biggan-deep option, not one of galip/);
+  const neg = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--data', '/nonexistent', '--out', '/tmp/x', '--bn-class-scale', '-1');
+  expect(neg.code).toBe(EXIT.USAGE);
+  expect(neg.err).toMatch(/--bn-class-scale must be >= 0, got -1/);
+  const w = await runCli('cpu', 'finetune', '--model', 'biggan-deep', '--weights', '/nonexistent', '--data', '/nonexistent', '--out', '/tmp/x', '--bn-class-scale', '0.5');
+  expect(w.code).toBe(EXIT.USAGE);
+  expect(w.err).toMatch(/--bn-class-scale shapes a fresh model/);
+});
+
 test('scaleClassEmbedding: every class vector to fraction · √zDim; a bad fraction is refused', () => {
   const e = tf.variable(tf.tensor2d([[3, 4, 0, 0], [0, 0, 1, 0], [1, 1, 1, 1]]), true, 'embeddings.weight.scaletest');
   const vars = { 'embeddings.weight': e };

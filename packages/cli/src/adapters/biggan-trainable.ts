@@ -254,8 +254,10 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
   if (!req.numClasses) throw new Error('BigGAN-deep is class-conditional: the data needs labels (class sub-folders or labels.csv)');
   checkRegularisers(req.augment, req.modeSeeking);
   checkEmaDecay(req.emaDecay);
+  if (req.bnClassScale !== undefined && !(req.bnClassScale >= 0)) throw new Error(`BigGAN-deep: bnClassScale must be >= 0, got ${req.bnClassScale}`);
   let net: BigGANNet;
   if (req.weights) {
+    if (req.bnClassScale !== undefined) throw new Error('BigGAN-deep: bnClassScale shapes a fresh model; given weights keep their own');
     net = fs.existsSync(req.weights) ? B.fromDirectory(req.weights) : await B.fromPretrained(req.weights);
     if (!net.D) {
       net.dispose();
@@ -276,6 +278,7 @@ export async function createBigGANTrainable(pkg: Record<string, unknown>, req: T
     cfg.generator.nStats = 2;
     if (!cfg.discriminator) throw new Error(`BigGAN-deep preset '${req.preset}' has no discriminator config`);
     cfg.discriminator.numClasses = req.numClasses;
+    if (req.bnClassScale !== undefined) cfg.generator.bnClassScale = req.bnClassScale;
     net = B.create(cfg, { seed: req.seed ?? 0, discriminator: true });
     if (local?.classEmbedScale) scaleClassEmbedding(net.G.vars, net.config.generator.zDim, local.classEmbedScale);
     if (local) {
